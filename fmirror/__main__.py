@@ -1,0 +1,3 @@
+from fmirror.cli import main
+
+raise SystemExit(main())

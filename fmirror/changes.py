@@ -1,0 +1,208 @@
+"""The send queue: which paths each slave still needs, in order of sequence.
+
+The watcher calls changed/deleted/renamed/full_sync_needed; every call gets a
+sequence number. Each slave has its own queue so one slow slave never holds
+back another. A path leaves a slave's queue only when a push that covered it
+succeeded *and* it was not changed again after that push took it: a change
+counts as replicated only when rsync said so.
+"""
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Entry:
+    seq: int          # the last change to this path
+    tree: bool        # push recursively (a directory created, moved in, re-attributed)
+    first: float      # when it first became unsent (for "oldest unsent" in status)
+    since: float      # when it became due again (for the coalescing delay)
+
+
+@dataclass
+class Rename:
+    seq: int
+    root: int
+    old: bytes
+    new: bytes
+
+
+@dataclass
+class Batch:
+    """What one push takes: a snapshot, acknowledged root by root."""
+    seq: int                                   # the queue's sequence when taken
+    full: bool = False                         # a full reconciliation of every root
+    renames: list = field(default_factory=list)
+    paths: dict = field(default_factory=dict)  # root -> {rel: tree}
+
+
+class SlaveQueue:
+    """One slave's unsent changes. All methods are called under ChangeLog's lock."""
+
+    def __init__(self):
+        self.entries = {}          # (root, rel) -> Entry
+        self.renames = []          # in the order they happened
+        self.full_requested = 0    # seq of the latest full-sync request not yet covered; 0 = none
+        self.in_flight = 0         # seq of the batch being pushed; 0 = none
+
+    def mark(self, seq, root, rel, tree, now):
+        key = (root, rel)
+        old = self.entries.get(key)
+        if old is None:
+            self.entries[key] = Entry(seq, tree, now, now)
+            return
+        # A change to a path that a running push already took makes it due again.
+        since = now if self.in_flight and old.seq <= self.in_flight else old.since
+        self.entries[key] = Entry(seq, tree or old.tree, old.first, since)
+
+    def acked_seq(self, current):
+        """Every change with a sequence up to this one is on the slave."""
+        pending = [e.seq for e in self.entries.values()]
+        pending += [r.seq for r in self.renames]
+        if self.full_requested:
+            pending.append(self.full_requested)
+        return (min(pending) - 1) if pending else current
+
+    def due_at(self, delay):
+        """When the next push should start, or None when there is nothing to push."""
+        if self.full_requested:
+            return 0.0
+        times = [e.since for e in self.entries.values() if not self.in_flight or e.seq > self.in_flight]
+        if self.renames:
+            times.append(0.0)
+        return (min(times) + delay) if times else None
+
+    def oldest(self):
+        return min((e.first for e in self.entries.values()), default=None)
+
+
+class ChangeLog:
+    """Fans the watcher's changes out to every slave's queue."""
+
+    def __init__(self, slaves):
+        self.lock = threading.Condition()
+        self.seq = 0
+        self.queues = {name: SlaveQueue() for name in slaves}
+
+    # --- the watcher's sink -------------------------------------------------
+
+    def changed(self, root: int, rel: bytes, tree: bool):
+        self._mark(root, rel, tree)
+
+    def deleted(self, root: int, rel: bytes):
+        # A listed path that no longer exists becomes a deletion on the slave.
+        self._mark(root, rel, False)
+
+    def renamed(self, root: int, old: bytes, new: bytes, is_dir: bool):
+        with self.lock:
+            self.seq += 1
+            now = time.monotonic()
+            for q in self.queues.values():
+                q.renames.append(Rename(self.seq, root, old, new))
+                # Pushing both ends afterwards makes the result right even when
+                # the rename cannot be applied on the slave (source not there yet).
+                q.mark(self.seq, root, old, False, now)
+                q.mark(self.seq, root, new, is_dir, now)
+            self.lock.notify_all()
+
+    def full_sync_needed(self, reason: str = ""):
+        with self.lock:
+            self.seq += 1
+            for q in self.queues.values():
+                q.full_requested = self.seq
+            self.lock.notify_all()
+
+    def _mark(self, root, rel, tree):
+        with self.lock:
+            self.seq += 1
+            now = time.monotonic()
+            for q in self.queues.values():
+                q.mark(self.seq, root, rel, tree, now)
+            self.lock.notify_all()
+
+    # --- the pushers' side ----------------------------------------------------
+
+    def wait_due(self, slave, delay, stop_event, poll=0.5):
+        """Block until the slave has a push due (True) or stop_event is set (False)."""
+        q = self.queues[slave]
+        with self.lock:
+            while not stop_event.is_set():
+                due = q.due_at(delay)
+                now = time.monotonic()
+                if due is not None and due <= now:
+                    return True
+                self.lock.wait(poll if due is None else min(poll, due - now))
+            return False
+
+    def take(self, slave, max_batch) -> Batch:
+        q = self.queues[slave]
+        with self.lock:
+            batch = Batch(seq=self.seq)
+            q.in_flight = self.seq
+            if q.full_requested:
+                batch.full = True
+                return batch
+            batch.renames = list(q.renames)
+            for count, ((root, rel), e) in enumerate(q.entries.items()):
+                if count >= max_batch:
+                    break
+                batch.paths.setdefault(root, {})[rel] = e.tree
+            return batch
+
+    def ack_rename(self, slave, rename: Rename):
+        with self.lock:
+            self.queues[slave].renames.remove(rename)
+            self.lock.notify_all()
+
+    def ack_paths(self, slave, batch: Batch, root: int):
+        """The push of one root of a batch succeeded: drop what it covered."""
+        q = self.queues[slave]
+        with self.lock:
+            for rel in batch.paths.get(root, ()):
+                e = q.entries.get((root, rel))
+                if e is not None and e.seq <= batch.seq:
+                    del q.entries[(root, rel)]
+            self.lock.notify_all()
+
+    def ack_full(self, slave, batch: Batch):
+        """A full reconciliation that started at batch.seq succeeded: it covered everything before."""
+        q = self.queues[slave]
+        with self.lock:
+            q.entries = {k: e for k, e in q.entries.items() if e.seq > batch.seq}
+            q.renames = [r for r in q.renames if r.seq > batch.seq]
+            if q.full_requested <= batch.seq:
+                q.full_requested = 0
+            self.lock.notify_all()
+
+    def done(self, slave):
+        """A push ended (either way): changes made during it are due as usual."""
+        with self.lock:
+            self.queues[slave].in_flight = 0
+            self.lock.notify_all()
+
+    # --- barriers and status ---------------------------------------------------
+
+    def current(self) -> int:
+        with self.lock:
+            return self.seq
+
+    def wait_acked(self, seq, timeout) -> bool:
+        """Block until every slave acknowledged every change up to seq."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while True:
+                if all(q.acked_seq(self.seq) >= seq for q in self.queues.values()):
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.lock.wait(min(left, 0.5))
+
+    def unsent(self, slave):
+        """(count, oldest age in seconds or None, full sync pending)."""
+        with self.lock:
+            q = self.queues[slave]
+            oldest = q.oldest()
+            age = None if oldest is None else time.monotonic() - oldest
+            return len(q.entries) + len(q.renames), age, bool(q.full_requested)

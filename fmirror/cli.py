@@ -1,0 +1,64 @@
+"""The `fmirror` command: argument parsing and the one handler that turns errors into one line."""
+
+import argparse
+import logging
+import sys
+
+from fmirror import __version__
+from fmirror.errors import ConfigError, Error, ExitCode
+
+log = logging.getLogger("fmirror")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fmirror", description="Live file mirroring and failover.")
+    p.add_argument("-c", "--config", help="configuration file (default: $FMIRROR_CONFIG or /etc/fmirror/fmirror.yaml)")
+    p.add_argument("--node", help="which entry of nodes this host is (default: node: in the file, else the short hostname)")
+    p.add_argument("--debug", action="store_true", help="log debug lines to stderr and show tracebacks")
+    p.add_argument("--version", action="version", version=f"fmirror {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub.add_parser("daemon", help="run this node in its current role until SIGTERM; SIGHUP reloads")
+    sub.add_parser("check-config", help="validate the configuration; print the resolved node and role")
+    st = sub.add_parser("status", help="role, epoch, peers, unsent changes, last push")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    sub.add_parser("seed", help="initial full copy to every slave, with progress")
+    w = sub.add_parser("wait", help="return 0 once every change made before the call is on every slave")
+    w.add_argument("--timeout", type=float, default=60.0, metavar="S", help="give up after S seconds (exit 1); default 60")
+    sub.add_parser("serve", help="ssh forced command: receive pushes and answer peers (not for humans)")
+    d = sub.add_parser("demo", help="build a lab of real hosts on this machine and play the story (root)")
+    d.add_argument("--keep", action="store_true", help="leave the lab up at the end until Enter")
+    return p
+
+
+def main(argv=None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as e:          # argparse already printed usage and one line
+        return ExitCode.USAGE if e.code else ExitCode.OK
+    if args.debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return _run(args) or ExitCode.OK
+    except Error as e:
+        # Config problems already name the file and key path, one per line.
+        lines = e.problems if isinstance(e, ConfigError) else [f"fmirror: {e}"]
+        print("\n".join(lines), file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("fmirror: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a traceback reaching a user is a bug: one line, details on --debug
+        if args.debug:
+            raise
+        print(f"fmirror: internal error: {type(e).__name__}: {e} (run with --debug for details)", file=sys.stderr)
+        return ExitCode.FAILED
+
+
+def _run(args) -> int:
+    # Imported here so that `--help` and argument errors work without the rest.
+    from fmirror import commands
+    return commands.dispatch(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

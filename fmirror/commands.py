@@ -1,0 +1,82 @@
+"""What each subcommand does, once the arguments are parsed."""
+
+import json
+import os
+import sys
+
+from fmirror import control, serve, state as state_mod, statusview
+from fmirror.config import load_config
+from fmirror.config.load import describe
+from fmirror.config.model import Role
+from fmirror.errors import DaemonNotRunning, ExitCode, Failed, Refused
+
+
+def dispatch(args) -> int:
+    handler = {
+        "daemon": cmd_daemon, "check-config": cmd_check_config, "status": cmd_status,
+        "seed": cmd_seed, "wait": cmd_wait, "serve": cmd_serve, "demo": cmd_demo,
+    }[args.command]
+    return handler(args)
+
+
+def _config(args):
+    return load_config(args.config, node=args.node)
+
+
+def cmd_daemon(args) -> int:
+    from fmirror.daemon import Daemon
+    return Daemon(args.config, node=args.node).run()
+
+
+def cmd_check_config(args) -> int:
+    cfg = _config(args)
+    print(describe(cfg))
+    try:
+        live = state_mod.load(cfg)
+        print(f"live role: {live.role.value}, epoch {live.epoch} (from {state_mod.state_path(cfg.state_dir)})")
+    except Exception as e:  # the config is fine; a state problem is reported, not fatal here
+        print(f"live role: unknown ({e})")
+    return ExitCode.OK
+
+
+def cmd_status(args) -> int:
+    cfg = _config(args)
+    try:
+        data = control.call(cfg.state_dir, "status")
+    except DaemonNotRunning:
+        s = state_mod.load(cfg)
+        data = {"node": s.node, "role": s.role.value, "epoch": s.epoch, "role_since": s.role_since,
+                "daemon": {"running": False}, "config": cfg.path}
+    if args.json:
+        json.dump(data, sys.stdout, indent=1)
+        print()
+    else:
+        print(statusview.render(data))
+    return ExitCode.OK
+
+
+def cmd_seed(args) -> int:
+    from fmirror.seed import seed
+    cfg = _config(args)
+    live = state_mod.load(cfg)
+    if live.role is not Role.MASTER:
+        raise Refused(f"seed runs on the master; this node is {live.role.value}")
+    return seed(cfg, live.epoch)
+
+
+def cmd_wait(args) -> int:
+    cfg = _config(args)
+    result = control.call(cfg.state_dir, "wait", timeout=args.timeout + 10, seconds=args.timeout)
+    if not result["replicated"]:
+        raise Failed(f"not every change is on every slave after {args.timeout:g} s")
+    return ExitCode.OK
+
+
+def cmd_serve(args) -> int:
+    cfg = _config(args)
+    return serve.main(cfg, os.environ.get("SSH_ORIGINAL_COMMAND"))
+
+
+def cmd_demo(args) -> int:
+    from fmirror.lab.demo import demo
+    return demo(keep=args.keep)

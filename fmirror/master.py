@@ -1,0 +1,107 @@
+"""The master's work: watch the paths, queue changes, push them to every slave."""
+
+import logging
+import os
+import time
+
+from fmirror import ssh, state as state_mod
+from fmirror.changes import ChangeLog
+from fmirror.config.model import Config
+from fmirror.excludes import compile_excludes
+from fmirror.pusher import Pusher
+from fmirror.watcher import Watcher
+
+log = logging.getLogger(__name__)
+
+# state.json records each slave's last acknowledgement; once a second is
+# plenty for that and keeps fsyncs off the push path.
+ACK_PERSIST_INTERVAL = 1.0
+
+
+class MasterRole:
+    def __init__(self, cfg: Config, epoch):
+        self.cfg = cfg
+        self.epoch = epoch                      # callable: the live epoch
+        self.slaves = [p for p in cfg.peers]
+        self.changes = ChangeLog([p.name for p in self.slaves])
+        matcher = compile_excludes(cfg.exclude)
+        self.watcher = Watcher([os.fsencode(p) for p in cfg.paths],
+                               lambda root, rel, is_dir: matcher(rel, is_dir), self.changes)
+        self.pushers = {p.name: Pusher(cfg, p, self.changes, epoch, on_push=self._acked) for p in self.slaves}
+        self.last_full_request = 0.0
+        self._persisted = {}
+
+    def start(self):
+        # Watch first, then reconcile: whatever changes during the full sync
+        # is already queued, so nothing slips between the two.
+        started = time.monotonic()
+        self.watcher.start()
+        log.info("watching %d paths (%s) in %.1f s", len(self.cfg.paths), ", ".join(self.cfg.paths),
+                 time.monotonic() - started)
+        self.request_full_sync("daemon start")
+        for pusher in self.pushers.values():
+            pusher.start()
+
+    def stop(self):
+        self.watcher.stop()
+        for pusher in self.pushers.values():
+            pusher.stop()
+        for pusher in self.pushers.values():
+            if pusher.is_alive():
+                pusher.join()
+        for peer in self.slaves:
+            ssh.close(self.cfg, peer)
+
+    def request_full_sync(self, reason):
+        self.last_full_request = time.monotonic()
+        self.changes.full_sync_needed(reason)
+
+    def cycle(self):
+        """One pass of the daemon loop; returns a sentence when it decided something."""
+        interval = self.cfg.replication.full_sync_interval
+        if interval and time.monotonic() - self.last_full_request >= interval:
+            self.request_full_sync("periodic")
+            return f"periodic full reconciliation requested (every {interval:g} s)"
+        return None
+
+    def wait(self, seconds: float) -> bool:
+        """True once every change made before the call is on every slave."""
+        # Changes whose write returned before this call are in inotify's queue
+        # by now; draining it gives them sequence numbers below the barrier.
+        self.watcher.drain(seconds)
+        return self.changes.wait_acked(self.changes.current(), seconds)
+
+    def _acked(self, peer):
+        now = time.time()
+        if now - self._persisted.get(peer.name, 0) < ACK_PERSIST_INTERVAL:
+            return
+        self._persisted[peer.name] = now
+        epoch = self.epoch()
+
+        def record(s):
+            progress = s.peers.setdefault(peer.name, state_mod.PeerProgress())
+            progress.acked_at, progress.acked_epoch = now, epoch
+        state_mod.update(self.cfg, record)
+
+    def status(self) -> dict:
+        slaves = {}
+        for name, pusher in self.pushers.items():
+            unsent, oldest, full = self.changes.unsent(name)
+            s = pusher.status
+            slaves[name] = {
+                "address": pusher.peer.address,
+                "state": s.state,
+                "unsent": unsent,
+                "oldest_unsent_age": oldest,
+                "full_sync_pending": full,
+                "last_push": s.last_push,
+                # Lag: how long the oldest change has waited; unknown while a full sync is due.
+                "lag": oldest if oldest is not None else (None if full else 0.0),
+                "last_error": s.last_error,
+                "last_error_at": s.last_error_at,
+                "last_full_sync": s.last_full_sync,
+                "last_full_sync_seconds": s.last_full_sync_seconds,
+                "bytes_sent": s.bytes_sent,
+                "pushes": s.pushes,
+            }
+        return {"slaves": slaves, "unwatched_dirs": self.watcher.unwatched}

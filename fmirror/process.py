@@ -1,0 +1,136 @@
+"""The one module that starts processes: argv lists only, never a shell.
+
+File names are data: they travel as argv elements or on stdin, never through
+a shell's parser.
+"""
+
+import logging
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+
+from fmirror.errors import CommandError, CommandTimeout, Error
+
+log = logging.getLogger(__name__)
+
+STDERR_TAIL_LINES = 5
+CANCEL_POLL = 0.2
+
+
+class Cancelled(Error):
+    """{} was stopped: fmirror is shutting down"""
+
+
+@dataclass
+class Result:
+    argv: list
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def text(self) -> str:
+        return self.stdout.decode("utf-8", "replace")
+
+
+def stderr_tail(stderr: bytes, lines: int = STDERR_TAIL_LINES) -> str:
+    """The last lines of a command's stderr, joined on one line for a log or an error."""
+    text = stderr.decode("utf-8", "replace").strip().splitlines()
+    return " | ".join(line.strip() for line in text[-lines:] if line.strip())
+
+
+def run(argv, *, input=None, timeout=None, check=True, env=None, ok_codes=(0,), cwd=None,
+        cancel=None) -> Result:
+    """Run argv to completion; raise CommandError unless its status is in ok_codes.
+
+    cancel: a threading.Event; when it is set the command is stopped and
+    Cancelled raised, so a daemon that stops leaves no child behind.
+    """
+    argv = [os.fspath(a) if not isinstance(a, (str, bytes)) else a for a in argv]
+    log.debug("run: %s", _show(argv))
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        raise CommandError(argv, 127, f"{_name(argv[0])}: command not found") from None
+    try:
+        out, err = _communicate(proc, input, timeout, cancel)
+    except subprocess.TimeoutExpired:
+        stop(proc)
+        raise CommandTimeout(_name(argv[0]), timeout) from None
+    except BaseException:
+        stop(proc)
+        raise
+    result = Result(argv, proc.returncode, out, err)
+    if check and proc.returncode not in ok_codes:
+        raise CommandError(argv, proc.returncode, stderr_tail(err))
+    return result
+
+
+def _communicate(proc, input, timeout, cancel):
+    if cancel is None:
+        return proc.communicate(input, timeout=timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        step = CANCEL_POLL if deadline is None else max(0.0, min(CANCEL_POLL, deadline - time.monotonic()))
+        try:
+            # communicate() may be called again after a timeout; input is sent once.
+            return proc.communicate(input, timeout=step)
+        except subprocess.TimeoutExpired:
+            if cancel.is_set():
+                raise Cancelled(_name(proc.args[0])) from None
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
+
+
+def spawn(argv, *, stdin=subprocess.DEVNULL, stdout=None, stderr=None, env=None, cwd=None,
+          new_session=True) -> subprocess.Popen:
+    """Start a long-running process; the caller owns it and must stop() it."""
+    argv = [os.fspath(a) if not isinstance(a, (str, bytes)) else a for a in argv]
+    log.debug("spawn: %s", _show(argv))
+    try:
+        return subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr, env=env,
+                                cwd=cwd, start_new_session=new_session)
+    except FileNotFoundError:
+        raise CommandError(argv, 127, f"{_name(argv[0])}: command not found") from None
+
+
+def stop(proc: subprocess.Popen, grace: float = 3.0) -> int:
+    """Stop a child in stages: SIGTERM, wait, SIGKILL. Returns its exit status."""
+    if proc.poll() is not None:
+        return proc.returncode
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.kill(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            return proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            continue
+    return proc.wait()
+
+
+def exec_replace(argv, env=None):
+    """Replace this process with argv (used by the ssh forced command)."""
+    log.debug("exec: %s", _show(argv))
+    if env is None:
+        os.execvp(argv[0], argv)
+    os.execvpe(argv[0], argv, env)
+
+
+def _name(arg) -> str:
+    return os.fsdecode(arg) if isinstance(arg, bytes) else str(arg)
+
+
+def _show(argv) -> str:
+    return " ".join(_name(a) for a in argv)

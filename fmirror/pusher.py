@@ -1,0 +1,150 @@
+"""The master's push loop for one slave: take due changes, rsync them, acknowledge.
+
+One thread per slave, so a slow or dead slave never holds back another.
+Nothing leaves the queue unless rsync confirmed it; failures back off and retry.
+"""
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+from fmirror import process, protocol, rsync, ssh
+from fmirror.changes import Batch, ChangeLog
+from fmirror.config.model import Config, Node
+from fmirror.errors import Error
+
+log = logging.getLogger(__name__)
+
+
+class PushFailed(Error):
+    """push of {} to {} failed: rsync exit {}: {}"""
+
+
+class Backoff:
+    """0.5 s, doubling, at most 30 s: a dead slave costs little, a flapping one recovers fast."""
+
+    FIRST, CAP = 0.5, 30.0
+
+    def __init__(self):
+        self.failures = 0
+
+    def next(self) -> float:
+        self.failures += 1
+        return min(self.CAP, self.FIRST * 2 ** (self.failures - 1))
+
+    def reset(self):
+        self.failures = 0
+
+
+@dataclass
+class SlaveStatus:
+    """What the pusher knows of one slave, for `fmirror status` (read without a lock: plain values)."""
+    state: str = "starting"          # ok | retrying | refused | starting
+    last_push: float | None = None   # wall clock of the last successful push
+    last_error: str | None = None
+    last_error_at: float | None = None
+    last_full_sync: float | None = None
+    last_full_sync_seconds: float | None = None
+    bytes_sent: int = 0
+    pushes: int = 0
+    refused_epoch: int | None = None
+
+
+class Pusher(threading.Thread):
+    def __init__(self, cfg: Config, peer: Node, changes: ChangeLog, epoch, on_push=None, on_refused=None):
+        super().__init__(name=f"push-{peer.name}", daemon=True)
+        self.cfg, self.peer, self.changes = cfg, peer, changes
+        self.epoch = epoch                  # callable: the epoch pushes carry now
+        self.on_push = on_push or (lambda peer: None)
+        self.on_refused = on_refused or (lambda peer, refusal: None)
+        self.status = SlaveStatus()
+        self.stopping = threading.Event()
+        self.backoff = Backoff()
+
+    def stop(self):
+        self.stopping.set()
+
+    def run(self):
+        delay = self.cfg.replication.delay
+        while self.changes.wait_due(self.peer.name, delay, self.stopping):
+            batch = self.changes.take(self.peer.name, self.cfg.replication.max_batch)
+            try:
+                self.push(batch)
+            except process.Cancelled:
+                return
+            except ssh.PeerRefused as e:
+                self._failed(str(e), "refused")
+                self.status.refused_epoch = e.refusal.epoch
+                self.on_refused(self.peer, e.refusal)
+            except Error as e:
+                self._failed(str(e), "retrying")
+            else:
+                self._succeeded(batch)
+                continue
+            finally:
+                self.changes.done(self.peer.name)
+            self.stopping.wait(self.backoff.next())
+
+    def _failed(self, message, state):
+        if self.status.last_error != message:
+            log.warning("%s: %s; changes stay queued and are retried", self.peer.name, message)
+        self.status.state, self.status.last_error, self.status.last_error_at = state, message, time.time()
+
+    def _succeeded(self, batch):
+        if self.status.state in ("retrying", "refused"):
+            log.info("%s: pushes go through again", self.peer.name)
+        self.backoff.reset()
+        self.status.state, self.status.last_push = "ok", time.time()
+        self.status.pushes += 1
+        self.on_push(self.peer)
+
+    # --- one push ----------------------------------------------------------
+
+    def push(self, batch: Batch):
+        if batch.full:
+            started = time.monotonic()
+            for root in self.cfg.paths:
+                self._rsync(rsync.full_argv(self.cfg, ssh.rsh(self.cfg), self._rsync_path(), root,
+                                            self._dest(root)), root)
+            self.changes.ack_full(self.peer.name, batch)
+            self.status.last_full_sync = time.time()
+            self.status.last_full_sync_seconds = time.monotonic() - started
+            log.info("%s: full reconciliation done in %.1f s", self.peer.name,
+                     self.status.last_full_sync_seconds)
+            return
+        if batch.renames:
+            self._apply_renames(batch.renames)
+        for index, rels in batch.paths.items():
+            root = self.cfg.paths[index]
+            argv = rsync.batch_argv(self.cfg, ssh.rsh(self.cfg), self._rsync_path(), root, self._dest(root))
+            self._rsync(argv, root, input=rsync.files_from(rels))
+            self.changes.ack_paths(self.peer.name, batch, index)
+
+    def _rsync(self, argv, root, input=None):
+        ssh.prepare(self.cfg)
+        result = process.run(argv, input=input, check=False, cancel=self.stopping)
+        err = result.stderr.decode("utf-8", "replace")
+        refusal = protocol.find_refusal(err)
+        outcome = rsync.interpret(result.returncode, refusal is not None)
+        if outcome is rsync.Outcome.REFUSED:
+            raise ssh.PeerRefused(self.peer.name, refusal)
+        if outcome is rsync.Outcome.RETRY:
+            raise PushFailed(root, self.peer.name, result.returncode, process.stderr_tail(result.stderr))
+        self.status.bytes_sent += rsync.bytes_sent(result.stdout)
+
+    def _apply_renames(self, renames):
+        words = protocol.request("rename", "--epoch", self.epoch(), "--from", self.cfg.node)
+        payload = [[self.cfg.paths[r.root], os.fsdecode(r.old), os.fsdecode(r.new)] for r in renames]
+        applied = json.loads(ssh.call(self.cfg, self.peer, words, input=json.dumps(payload).encode()))
+        log.debug("%s: renames applied %d of %d", self.peer.name, sum(applied), len(applied))
+        for r in renames:
+            self.changes.ack_rename(self.peer.name, r)
+
+    def _rsync_path(self):
+        return protocol.push_rsync_path(self.epoch(), self.cfg.node)
+
+    def _dest(self, root):
+        return rsync.remote_dest(self.cfg.transport.ssh_user, self.peer.address, root)

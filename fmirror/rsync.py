@@ -1,0 +1,74 @@
+"""rsync command lines (pure functions) and the one place its exit codes are read."""
+
+import enum
+import re
+
+from fmirror.config.model import Config
+
+# 24: "some files vanished before they could be transferred" — they were
+# deleted on the master meanwhile; the deletion is its own queued change.
+OK_CODES = (0, 24)
+IO_TIMEOUT = 30
+
+
+class Outcome(enum.Enum):
+    OK = "ok"
+    RETRY = "retry"        # anything else: keep the paths queued, back off, try again
+    REFUSED = "refused"    # the receiver said no (role or epoch): see protocol.find_refusal
+
+
+def interpret(returncode: int, refused: bool) -> Outcome:
+    if refused:
+        return Outcome.REFUSED
+    return Outcome.OK if returncode in OK_CODES else Outcome.RETRY
+
+
+def common_options(cfg: Config) -> list:
+    opts = ["-a", "--numeric-ids", f"--timeout={IO_TIMEOUT}", "--stats"]
+    opts += [f"--exclude={p}" for p in cfg.exclude]
+    if cfg.transport.bwlimit_kbps:
+        opts.append(f"--bwlimit={cfg.transport.bwlimit_kbps}")
+    if cfg.transport.compress:
+        opts.append("--compress")
+    return opts
+
+
+def transport_options(rsh: str, rsync_path: str) -> list:
+    return ["-e", rsh, f"--rsync-path={rsync_path}"]
+
+
+def batch_argv(cfg: Config, rsh: str, rsync_path: str, root: str, dest: str) -> list:
+    """Push the paths listed NUL-separated on stdin (see files_from), deletions included.
+
+    Listed paths that no longer exist here are deleted there
+    (--delete-missing-args); listed directories are sent recursively with
+    --delete inside them; their parents are only created, never pruned.
+    """
+    return (["rsync", *common_options(cfg), "-r", "--from0", "--files-from=-",
+             "--delete-missing-args", "--delete", *transport_options(rsh, rsync_path),
+             root.rstrip("/") + "/", dest])
+
+
+def full_argv(cfg: Config, rsh: str, rsync_path: str, root: str, dest: str, progress=False) -> list:
+    """A full reconciliation of one root: the slave's tree made equal to ours."""
+    extra = ["--info=progress2", "--no-inc-recursive"] if progress else []
+    return (["rsync", *common_options(cfg), "--delete", *extra,
+             *transport_options(rsh, rsync_path), root.rstrip("/") + "/", dest])
+
+
+def files_from(rels) -> bytes:
+    """The --files-from list: "./" keeps names that start with "#", ";" or "-" literal."""
+    return b"".join(b"./" + rel + b"\0" if rel else b".\0" for rel in rels)
+
+
+def remote_dest(user: str, address: str, root: str) -> str:
+    host = f"[{address}]" if ":" in address else address
+    return f"{user}@{host}:{root.rstrip('/')}/"
+
+
+_SENT = re.compile(rb"Total bytes sent: ([\d,]+)")
+
+
+def bytes_sent(stdout: bytes) -> int:
+    m = _SENT.search(stdout)
+    return int(m.group(1).replace(b",", b"")) if m else 0

@@ -1,0 +1,174 @@
+"""`fmirror serve`: the ssh forced command, the only thing a peer's key may run.
+
+It reads the request from SSH_ORIGINAL_COMMAND, admits or refuses it, and for
+a push replaces itself with `rsync --server` writing into one configured
+path. The receive lock (shared) stays held by the exec'd rsync until it
+exits, so a role change (exclusive) never happens under a running push.
+"""
+
+import argparse
+import fcntl
+import json
+import os
+import re
+import shlex
+import sys
+
+from fmirror import process, protocol, state as state_mod
+from fmirror.config.model import Config, Role
+from fmirror.errors import ExitCode, UsageError
+
+# Option letters the sender may ask of our rsync server. Not "s" (secluded
+# args would carry the destination past the check below) and nothing that
+# makes this side send (--sender is refused separately).
+_PUSH_LETTERS = set("logDtprRvzcxWHAXUNOJSIub")
+_FLAGS = re.compile(r"^-(?P<opts>[A-Za-z]*)(?:e(?P<caps>[.A-Za-z]*))?$")
+_LONG_OPTIONS = {"--delete", "--delete-missing-args", "--numeric-ids", "--force", "--compress",
+                 "--ignore-errors", "--delete-after", "--delete-during", "--delete-delay"}
+_VALUED_OPTIONS = {"--timeout", "--bwlimit", "--compress-level", "--max-delete"}
+
+
+class Refuse(Exception):
+    """A request this node will not serve; the reason goes back to the sender."""
+
+
+def main(cfg: Config, command: str | None) -> int:
+    try:
+        words = shlex.split(command or "")
+    except ValueError:
+        words = []
+    if len(words) < 2 or words[0] != protocol.TAG:
+        print(f"fmirror serve: this key may only be used by fmirror (got {command!r})", file=sys.stderr)
+        return ExitCode.REFUSED
+    verb, args = words[1], words[2:]
+    handler = {"state": serve_state, "push": serve_push, "rename": serve_rename}.get(verb)
+    if handler is None:
+        print(f"fmirror serve: unknown request {verb!r}", file=sys.stderr)
+        return ExitCode.USAGE
+    try:
+        return handler(cfg, args)
+    except Refuse as e:
+        current = state_mod.load(cfg)
+        print(protocol.refusal_line(str(e), current.role.value, current.epoch), file=sys.stderr)
+        return ExitCode.REFUSED
+
+
+def serve_state(cfg: Config, args) -> int:
+    s = state_mod.load(cfg)
+    json.dump({"node": s.node, "role": s.role.value, "epoch": s.epoch, "role_since": s.role_since},
+              sys.stdout)
+    return ExitCode.OK
+
+
+def _sender(args):
+    p = argparse.ArgumentParser(prog="push", add_help=False, exit_on_error=False)
+    p.add_argument("--epoch", type=int, required=True)
+    p.add_argument("--from", dest="sender", required=True)
+    try:
+        return p.parse_known_args(args)
+    except (argparse.ArgumentError, SystemExit):
+        raise Refuse("malformed request") from None
+
+
+def admit(role: Role, epoch: int, sender_epoch: int):
+    """Why a write from a master of sender_epoch is refused here, or None to accept it."""
+    if role is not Role.SLAVE:
+        return f"this node is {role.value}, not a slave"
+    if sender_epoch < epoch:
+        return f"sender epoch {sender_epoch} is lower than this node's epoch {epoch}"
+    return None
+
+
+def _admit_write(cfg: Config, sender: str, sender_epoch: int) -> int:
+    """Check role and epoch under the shared receive lock; returns the lock's fd (kept open)."""
+    if sender not in cfg.nodes or sender == cfg.node:
+        raise Refuse(f"unknown sender {sender!r}")
+    fd = receive_lock(cfg, fcntl.LOCK_SH)
+    current = state_mod.load(cfg)
+    reason = admit(current.role, current.epoch, sender_epoch)
+    if reason:
+        os.close(fd)
+        raise Refuse(reason)
+    if sender_epoch > current.epoch:
+        # A newer master: this is how a slave learns the epoch of a promotion.
+        state_mod.update(cfg, lambda s: setattr(s, "epoch", sender_epoch))
+    return fd
+
+
+def receive_lock(cfg: Config, mode) -> int:
+    """Shared by every running receive; exclusive for a role change."""
+    os.makedirs(cfg.state_dir, mode=0o700, exist_ok=True)
+    fd = os.open(os.path.join(cfg.state_dir, "receive.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, mode)
+    return fd
+
+
+def rsync_server_argv(args, paths) -> list:
+    """The rsync server command for a push, or Refuse: a known option set, one configured path."""
+    if len(args) < 4 or args[0] != "--server" or args[-2] != ".":
+        raise Refuse("not an rsync push")
+    m = _FLAGS.match(args[1])
+    if m is None or not set(m["opts"]) <= _PUSH_LETTERS:
+        raise Refuse(f"rsync options {args[1]!r} not allowed")
+    for opt in args[2:-2]:
+        name = opt.split("=", 1)[0]
+        if not (opt in _LONG_OPTIONS or ("=" in opt and name in _VALUED_OPTIONS)):
+            raise Refuse(f"rsync option {opt!r} not allowed")
+    dest = os.path.normpath(args[-1]) if args[-1].startswith("/") else None
+    if dest not in paths:
+        raise Refuse(f"{args[-1]!r} is not a mirrored path")
+    return ["rsync", *args[:-1], dest + "/"]
+
+
+def serve_push(cfg: Config, args) -> int:
+    ns, rest = _sender(args)
+    if rest[:1] == ["--"]:
+        rest = rest[1:]
+    argv = rsync_server_argv(rest, cfg.paths)
+    fd = _admit_write(cfg, ns.sender, ns.epoch)
+    os.set_inheritable(fd, True)
+    process.exec_replace(argv)
+    return ExitCode.FAILED  # not reached: exec replaced this process
+
+
+def safe_target(root: str, rel: str) -> bytes:
+    """root/rel, refused unless rel stays inside root without passing through a symlink."""
+    parts = os.fsencode(rel).split(b"/")
+    if not rel or rel.startswith("/") or any(p in (b"", b".", b"..") for p in parts):
+        raise Refuse(f"path {rel!r} escapes the mirrored path")
+    path = os.fsencode(root)
+    for part in parts[:-1]:
+        path = os.path.join(path, part)
+        if os.path.islink(path):
+            raise Refuse(f"path {rel!r} passes through a symlink")
+    return os.path.join(path, parts[-1])
+
+
+def serve_rename(cfg: Config, args) -> int:
+    """Apply renames [[root, old, new], ...] from stdin; each one applied or skipped."""
+    ns, _ = _sender(args)
+    fd = _admit_write(cfg, ns.sender, ns.epoch)
+    try:
+        requests = json.load(sys.stdin)
+        results = []
+        for root, old, new in requests:
+            if root not in cfg.paths:
+                raise Refuse(f"{root!r} is not a mirrored path")
+            src, dst = safe_target(root, old), safe_target(root, new)
+            results.append(_rename(src, dst))
+        json.dump(results, sys.stdout)
+    finally:
+        os.close(fd)
+    return ExitCode.OK
+
+
+def _rename(src: bytes, dst: bytes) -> bool:
+    # Skipped when the slave does not have the source yet, or the target is a
+    # non-empty directory: the push that follows sends the new path anyway.
+    if not os.path.lexists(src) or not os.path.isdir(os.path.dirname(dst)):
+        return False
+    try:
+        os.rename(src, dst)
+    except OSError:
+        return False
+    return True

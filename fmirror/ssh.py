@@ -1,0 +1,82 @@
+"""ssh to a peer: one reused connection per peer (ControlMaster), requests to its `fmirror serve`."""
+
+import os
+import shlex
+
+from fmirror import process, protocol
+from fmirror.config.model import Config, Node
+from fmirror.errors import CommandError, Error, Refused
+
+CONNECT_TIMEOUT = 5
+# The master connection outlives a push by this long, so the next push,
+# 0.2 s later, skips the handshake; it exits by itself when idle.
+CONTROL_PERSIST = 60
+
+
+class PeerRefused(Refused):
+    """{} refused: {}"""
+
+    def __init__(self, peer: str, refusal: protocol.Refusal):
+        super().__init__(peer, refusal.reason)
+        self.refusal = refusal
+
+
+class PeerUnreachable(Error):
+    """cannot reach {} over ssh: {}"""
+
+
+def control_dir(cfg: Config) -> str:
+    return os.path.join(cfg.state_dir, "ssh")
+
+
+def ssh_argv(cfg: Config) -> list:
+    """ssh options shared by every connection to a peer (no host, no command)."""
+    t = cfg.transport
+    return [
+        "ssh", "-i", t.ssh_key, "-p", str(t.ssh_port), "-l", t.ssh_user,
+        "-o", "BatchMode=yes",
+        "-o", "IdentitiesOnly=yes",
+        # Trust on first use, in fmirror's own file: a changed host key is refused.
+        "-o", "StrictHostKeyChecking=accept-new",
+        "-o", f"UserKnownHostsFile={os.path.join(cfg.state_dir, 'known_hosts')}",
+        "-o", f"ConnectTimeout={CONNECT_TIMEOUT}",
+        "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
+        "-o", "ControlMaster=auto",
+        "-o", f"ControlPath={os.path.join(control_dir(cfg), '%C')}",
+        "-o", f"ControlPersist={CONTROL_PERSIST}",
+    ]
+
+
+def rsh(cfg: Config) -> str:
+    """ssh_argv as one string for rsync -e, which splits it honouring quotes."""
+    return shlex.join(ssh_argv(cfg))
+
+
+def prepare(cfg: Config) -> None:
+    os.makedirs(control_dir(cfg), mode=0o700, exist_ok=True)
+
+
+def call(cfg: Config, peer: Node, words: list, input: bytes | None = None, timeout: float = 30) -> bytes:
+    """Send a request to the peer's `fmirror serve`; return its stdout.
+
+    Raises PeerRefused when the peer said no, PeerUnreachable when ssh could
+    not get there, CommandError for anything else.
+    """
+    prepare(cfg)
+    argv = ssh_argv(cfg) + [peer.address, shlex.join(words)]
+    result = process.run(argv, input=input, timeout=timeout, check=False)
+    if result.returncode == 0:
+        return result.stdout
+    tail = process.stderr_tail(result.stderr)
+    refusal = protocol.find_refusal(result.stderr.decode("utf-8", "replace"))
+    if refusal is not None:
+        raise PeerRefused(peer.name, refusal)
+    if result.returncode == 255:
+        raise PeerUnreachable(peer.name, tail or "no answer")
+    raise CommandError(argv, result.returncode, tail)
+
+
+def close(cfg: Config, peer: Node) -> None:
+    """Ask the shared connection to the peer to exit, so none is left behind."""
+    argv = ssh_argv(cfg) + ["-O", "exit", peer.address]
+    process.run(argv, timeout=5, check=False)

@@ -1,0 +1,37 @@
+"""`fmirror status` for humans: the same data as --json, as short lines."""
+
+import time
+
+
+def _ago(ts, now):
+    if ts is None:
+        return "never"
+    return f"{_duration(now - ts)} ago"
+
+
+def _duration(seconds):
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def render(data: dict, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    lines = [f"node {data['node']}: {data['role']}, epoch {data['epoch']}, since {_ago(data.get('role_since'), now)}"]
+    daemon = data.get("daemon", {})
+    lines.append(f"daemon: running, pid {daemon['pid']}" if daemon.get("running") else "daemon: not running")
+    if data.get("unwatched_dirs"):
+        lines.append(f"WARNING: {data['unwatched_dirs']} directories are not watched (inotify watch limit); "
+                     "raise fs.inotify.max_user_watches")
+    for name, s in data.get("slaves", {}).items():
+        oldest = "" if s["oldest_unsent_age"] is None else f", oldest {_duration(s['oldest_unsent_age'])}"
+        full = ", full sync pending" if s["full_sync_pending"] else ""
+        lines.append(f"slave {name} ({s['address']}): {s['state']}; unsent {s['unsent']}{oldest}{full}; "
+                     f"last push {_ago(s['last_push'], now)}; last full sync {_ago(s['last_full_sync'], now)}")
+        if s.get("last_error") and s["state"] != "ok":
+            lines.append(f"  last error ({_ago(s['last_error_at'], now)}): {s['last_error']}")
+    return "\n".join(lines)

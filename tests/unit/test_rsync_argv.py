@@ -1,0 +1,56 @@
+import pytest
+
+from fmirror import protocol, rsync
+from fmirror.config.model import Config, Node, Role, Transport
+
+
+def _cfg(**kw):
+    nodes = {"alpha": Node("alpha", "198.51.100.1", Role.MASTER, None),
+             "beta": Node("beta", "198.51.100.2", Role.SLAVE, None)}
+    return Config(path="t.yaml", node="alpha", nodes=nodes, paths=("/srv/www",), **kw)
+
+
+def test_batch_argv_reads_nul_list_and_deletes_missing():
+    argv = rsync.batch_argv(_cfg(exclude=("*.swp",)), "ssh -p 22", "X", "/srv/www", "root@h:/srv/www/")
+    assert argv[0] == "rsync"
+    for opt in ("-a", "-r", "--from0", "--files-from=-", "--delete-missing-args", "--delete",
+                "--numeric-ids", "--exclude=*.swp"):
+        assert opt in argv
+    assert argv[-2:] == ["/srv/www/", "root@h:/srv/www/"]
+
+
+def test_full_argv_deletes_and_honours_transport():
+    cfg = _cfg(transport=Transport(bwlimit_kbps=500, compress=True))
+    argv = rsync.full_argv(cfg, "ssh", "X", "/srv/www/", "d")
+    assert "--delete" in argv and "--bwlimit=500" in argv and "--compress" in argv
+    assert "--files-from=-" not in argv
+    assert argv[-2] == "/srv/www/"
+
+
+def test_files_from_protects_comment_and_option_like_names():
+    data = rsync.files_from([b"#hash", b";semi", b"-dash", b"new\nline", b"\xff", b""])
+    assert data.split(b"\0")[:-1] == [b"./#hash", b"./;semi", b"./-dash", b"./new\nline", b"./\xff", b"."]
+
+
+@pytest.mark.parametrize("code,outcome", [(0, "ok"), (24, "ok"), (23, "retry"), (12, "retry"), (255, "retry")])
+def test_exit_codes(code, outcome):
+    assert rsync.interpret(code, False).value == outcome
+
+
+def test_refusal_wins_over_exit_code():
+    assert rsync.interpret(12, True) is rsync.Outcome.REFUSED
+
+
+def test_remote_dest_brackets_ipv6():
+    assert rsync.remote_dest("root", "2001:db8::1", "/srv/www") == "root@[2001:db8::1]:/srv/www/"
+    assert rsync.remote_dest("root", "198.51.100.2", "/srv/www/") == "root@198.51.100.2:/srv/www/"
+
+
+def test_bytes_sent_parsed_from_stats():
+    assert rsync.bytes_sent(b"Number of files: 3\nTotal bytes sent: 1,234\n") == 1234
+
+
+def test_refusal_line_round_trips():
+    line = protocol.refusal_line("this node is master, not a slave", "master", 4)
+    r = protocol.find_refusal("rsync: noise\n" + line + "\nrsync error: ...")
+    assert (r.reason, r.role, r.epoch) == ("this node is master, not a slave", "master", 4)
