@@ -83,9 +83,11 @@ def _communicate(proc, input, timeout, cancel):
     while True:
         step = CANCEL_POLL if deadline is None else max(0.0, min(CANCEL_POLL, deadline - time.monotonic()))
         try:
-            # communicate() may be called again after a timeout; input is sent once.
             return proc.communicate(input, timeout=step)
         except subprocess.TimeoutExpired:
+            # communicate() may be called again after a timeout, but without the
+            # input: the first call keeps feeding it.
+            input = None
             if cancel.is_set():
                 raise Cancelled(_name(proc.args[0])) from None
             if deadline is not None and time.monotonic() >= deadline:

@@ -81,6 +81,9 @@ class Pusher(threading.Thread):
                 self.on_refused(self.peer, e.refusal)
             except Error as e:
                 self._failed(str(e), "retrying")
+            except Exception as e:  # a pusher that died would leave changes queued forever
+                log.exception("%s: unexpected error in a push", self.peer.name)
+                self._failed(f"internal error: {type(e).__name__}: {e}", "retrying")
             else:
                 self._succeeded(batch)
                 continue

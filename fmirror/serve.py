@@ -23,7 +23,7 @@ from fmirror.errors import ExitCode, UsageError
 # makes this side send (--sender is refused separately).
 _PUSH_LETTERS = set("logDtprRvzcxWHAXUNOJSIub")
 _FLAGS = re.compile(r"^-(?P<opts>[A-Za-z]*)(?:e(?P<caps>[.A-Za-z]*))?$")
-_LONG_OPTIONS = {"--delete", "--delete-missing-args", "--numeric-ids", "--force", "--compress",
+_LONG_OPTIONS = {"--delete", "--delete-missing-args", "--numeric-ids", "--force", "--compress", "--stats",
                  "--ignore-errors", "--delete-after", "--delete-during", "--delete-delay"}
 _VALUED_OPTIONS = {"--timeout", "--bwlimit", "--compress-level", "--max-delete"}
 

@@ -1,0 +1,93 @@
+"""`fmirror serve` as the ssh forced command: what a peer's key may and may not do."""
+
+import json
+
+from fmirror.lab import mirror as lab_mirror
+from fmirror.lab.wait import wait_until
+
+PUSH = "fmirror/1 push --epoch {epoch} --from master -- --server -logDtpre.iLsfxCIvu --delete . {dest}"
+
+
+def _setup(mirror_factory):
+    mirror = mirror_factory()
+    return mirror
+
+
+def _serve(mirror, command):
+    return mirror.lab.ssh("master", "slave", command)
+
+
+def _set_slave_state(mirror, **changes):
+    path = mirror.slave.path("/var/lib/fmirror/state.json")
+    data = json.loads(path.read_text()) if path.exists() else {
+        "fmirror_state": 1, "node": "slave", "role": "slave", "epoch": 1, "role_since": 0, "peers": {}}
+    data.update(changes)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+
+
+def test_serve_answers_state_queries(mirror_factory):
+    mirror = _setup(mirror_factory)
+    result = _serve(mirror, "fmirror/1 state")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {**json.loads(result.stdout), "node": "slave", "role": "slave"}
+
+
+def test_serve_refuses_anything_but_fmirror_requests(mirror_factory):
+    mirror = _setup(mirror_factory)
+    result = _serve(mirror, "cat /etc/shadow")
+    assert result.returncode == 3
+    assert b"may only be used by fmirror" in result.stderr
+    assert result.stdout == b""
+
+
+def test_serve_refuses_a_path_outside_paths(mirror_factory):
+    mirror = _setup(mirror_factory)
+    for dest in ("/etc/", "/srv/www/../../etc/", "/srv/"):
+        result = _serve(mirror, PUSH.format(epoch=1, dest=dest))
+        assert result.returncode == 3, (dest, result.stderr)
+        assert b"is not a mirrored path" in result.stderr
+
+
+def test_serve_refuses_a_lower_epoch_and_the_master_shows_it(mirror_factory):
+    mirror = _setup(mirror_factory)
+    _set_slave_state(mirror, epoch=5)
+    result = _serve(mirror, PUSH.format(epoch=1, dest="/srv/www/"))
+    assert result.returncode == 3
+    assert b"sender epoch 1 is lower than this node's epoch 5" in result.stderr
+    # A real master's pushes are refused too, and it says so in its status.
+    lab_mirror.install(mirror.lab, mirror.cfg)
+    mirror.lab.start_daemon("slave")
+    mirror.lab.start_daemon("master")
+    (mirror.m() / "refused").write_text("x")
+
+    def refused():
+        try:
+            s = mirror.status()["slaves"]["slave"]
+        except Exception:
+            return None
+        return s if s["state"] == "refused" else None
+    slave = wait_until(refused, 30, "master reports the refusal")
+    assert "lower than this node's epoch 5" in slave["last_error"]
+    assert not (mirror.s() / "refused").exists()
+    assert b"refused" in mirror.lab.log_path("master", "daemon").read_bytes()
+
+
+def test_serve_refuses_a_push_to_a_node_that_is_master(mirror_factory):
+    mirror = _setup(mirror_factory)
+    _set_slave_state(mirror, role="master")
+    result = _serve(mirror, PUSH.format(epoch=1, dest="/srv/www/"))
+    assert result.returncode == 3
+    assert b"this node is master, not a slave" in result.stderr
+
+
+def test_serve_renames_only_inside_paths(mirror_factory):
+    mirror = _setup(mirror_factory)
+    (mirror.s() / "a").write_text("a")
+    ok = mirror.lab.ssh("master", "slave", "fmirror/1 rename --epoch 1 --from master",
+                        input=json.dumps([["/srv/www", "a", "b"]]).encode())
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout) == [True] and (mirror.s() / "b").exists()
+    bad = mirror.lab.ssh("master", "slave", "fmirror/1 rename --epoch 1 --from master",
+                         input=json.dumps([["/srv/www", "b", "../../../etc/x"]]).encode())
+    assert bad.returncode == 3 and b"escapes" in bad.stderr
