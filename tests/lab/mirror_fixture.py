@@ -27,10 +27,13 @@ class Mirror:
 
 @pytest.fixture
 def mirror_factory(make_lab):
-    """mirror_factory(**config sections) -> a Mirror not started yet (seed trees first)."""
-    def make(hosts=("master", "slave"), **sections):
+    """mirror_factory(hosts, nodes, **config sections) -> a Mirror not started yet (seed trees first).
+
+    nodes: the hosts that run fmirror, the first one master, the others slaves.
+    """
+    def make(hosts=("master", "slave"), nodes=("master", "slave"), **sections):
         lab = make_lab(hosts=hosts)
-        cfg = lab_mirror.config(lab, **sections)
+        cfg = lab_mirror.config(lab, nodes=nodes, **sections)
         lab_mirror.install(lab, cfg)
         return Mirror(lab, cfg)
     return make

@@ -1,0 +1,70 @@
+"""Faults on the way: a push that rsync only partly did, a slave that cannot be reached, reloads."""
+
+import signal
+
+import yaml
+
+from fmirror.lab import trees
+from fmirror.lab.wait import wait_until
+
+CONVERGE = 60
+
+
+def _slave_state(mirror, name="slave"):
+    return mirror.status()["slaves"][name]
+
+
+def test_partial_transfer_exit_23_keeps_changes_queued(mirror):
+    m, s = mirror.m(), mirror.s()
+    (m / "locked").mkdir()
+    trees.wait_equal(m, s, CONVERGE)
+    # An immutable directory on the slave: rsync cannot create the file (exit 23).
+    mirror.slave.run(["chattr", "+i", "/srv/www/locked"], check=True)
+    try:
+        (m / "locked" / "file").write_text("must arrive")
+        (m / "elsewhere").write_text("arrives")
+        slave = wait_until(lambda: (lambda st: st if st["state"] == "retrying" else None)(_slave_state(mirror)),
+                           CONVERGE, "push failing with exit 23")
+        assert "exit 23" in slave["last_error"]
+        assert slave["unsent"] >= 1
+        assert not (s / "locked" / "file").exists()
+        assert mirror.lab.fmirror("master", "wait", "--timeout", "1").returncode == 1
+    finally:
+        mirror.slave.run(["chattr", "-i", "/srv/www/locked"], check=True)
+    trees.wait_equal(m, s, CONVERGE)
+    assert (s / "locked" / "file").read_text() == "must arrive"
+
+
+def test_one_unreachable_slave_never_holds_back_another(mirror_factory):
+    nodes = ("master", "slave", "witness")    # the witness host serves as a second slave here
+    mirror = mirror_factory(hosts=nodes, nodes=nodes).start()
+    mirror.lab.link_down("witness")
+    for i in range(20):
+        (mirror.m() / f"f{i}").write_text(str(i))
+    trees.wait_equal(mirror.m(), mirror.s(), CONVERGE)
+    assert _slave_state(mirror, "witness")["unsent"] > 0
+    mirror.lab.link_up("witness")
+    trees.wait_equal(mirror.m(), mirror.lab["witness"].path("/srv/www"), CONVERGE)
+
+
+def test_sighup_reloads_and_a_broken_config_keeps_the_running_one(mirror):
+    m, s = mirror.m(), mirror.s()
+    mirror.cfg["exclude"] = ["*.tmp"]
+    mirror.lab.write_config(yaml.safe_dump(mirror.cfg))
+    mirror.lab.daemon("master").send_signal(signal.SIGHUP)
+    log = mirror.lab.log_path("master", "daemon")
+    wait_until(lambda: b"configuration reloaded" in log.read_bytes(), 30, "reload")
+    (m / "scratch.tmp").write_text("excluded now")
+    (m / "kept.txt").write_text("still mirrored")
+    mirror.lab.fmirror("master", "wait", "--timeout", "30", check=True)
+    assert (s / "kept.txt").exists() and not (s / "scratch.tmp").exists()
+
+    # Broken on the master only: the slave's `fmirror serve` reads its own copy.
+    mirror.master.path("/etc/fmirror/fmirror.yaml").write_text("nodes: [this is: not valid\n")
+    mirror.lab.daemon("master").send_signal(signal.SIGHUP)
+    wait_until(lambda: b"reload refused" in log.read_bytes(), 30, "refused reload")
+    assert mirror.lab.daemon("master").poll() is None
+    (m / "after.txt").write_text("the old configuration still runs")
+    # (fmirror wait would refuse: it reads the broken file too.)
+    wait_until(lambda: (s / "after.txt").exists(), CONVERGE, "after.txt on the slave")
+    assert not (s / "scratch.tmp").exists()
