@@ -24,6 +24,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("seed", help="initial full copy to every slave, with progress")
     w = sub.add_parser("wait", help="return 0 once every change made before the call is on every slave")
     w.add_argument("--timeout", type=float, default=60.0, metavar="S", help="give up after S seconds (exit 1); default 60")
+    f = sub.add_parser("failover", help="slave: promote now (refused while the master answers)")
+    f.add_argument("--force", action="store_true",
+                   help="promote even though the master may hold changes that never arrived here (data loss)")
+    so = sub.add_parser("switchover", help="planned role swap with no loss (run on either node)")
+    so.add_argument("--to", metavar="NODE", help="the slave to hand over to (default: the only one)")
     sub.add_parser("serve", help="ssh forced command: receive pushes and answer peers (not for humans)")
     d = sub.add_parser("demo", help="build a lab of real hosts on this machine and play the story (root)")
     d.add_argument("--keep", action="store_true", help="leave the lab up at the end until Enter")

@@ -4,7 +4,7 @@ import json
 import os
 import sys
 
-from fmirror import control, serve, state as state_mod, statusview
+from fmirror import control, protocol, serve, ssh, state as state_mod, statusview
 from fmirror.config import load_config
 from fmirror.config.load import describe
 from fmirror.config.model import Role
@@ -15,6 +15,7 @@ def dispatch(args) -> int:
     handler = {
         "daemon": cmd_daemon, "check-config": cmd_check_config, "status": cmd_status,
         "seed": cmd_seed, "wait": cmd_wait, "serve": cmd_serve, "demo": cmd_demo,
+        "failover": cmd_failover, "switchover": cmd_switchover,
     }[args.command]
     return handler(args)
 
@@ -69,6 +70,28 @@ def cmd_wait(args) -> int:
     result = control.call(cfg.state_dir, "wait", timeout=args.timeout + 10, seconds=args.timeout)
     if not result["replicated"]:
         raise Failed(f"not every change is on every slave after {args.timeout:g} s")
+    return ExitCode.OK
+
+
+def cmd_failover(args) -> int:
+    cfg = _config(args)
+    result = control.call(cfg.state_dir, "failover", timeout=120, force=args.force)
+    print(result["sentence"])
+    return ExitCode.OK
+
+
+def cmd_switchover(args) -> int:
+    cfg = _config(args)
+    live = state_mod.load(cfg)
+    if live.role is Role.MASTER:
+        result = control.call(cfg.state_dir, "switchover", timeout=180, target=args.to)
+    elif live.role is Role.SLAVE:
+        master = cfg.nodes.get(live.master) or cfg.initial_master
+        words = protocol.request("switchover", "--epoch", live.epoch, "--from", cfg.node)
+        result = json.loads(ssh.call(cfg, master, words, timeout=180))
+    else:
+        raise Refused(f"this node is {live.role.value}: run `fmirror restore` first")
+    print(f"switchover done: {result['master']} is master at epoch {result['epoch']}")
     return ExitCode.OK
 
 

@@ -1,7 +1,8 @@
 """`fmirror daemon`: the small shell around the node's role.
 
 Signals only set flags; the loop runs one cycle at a time and logs the
-sentence a cycle returns when it decided something.
+sentence a cycle returns when it decided something. Role changes hold one
+lock, whether the monitor or a command asked for them.
 """
 
 import logging
@@ -10,15 +11,17 @@ import signal
 import threading
 import time
 
-from fmirror import control, logs, state as state_mod
+from fmirror import control, failover, logs, state as state_mod
 from fmirror.config import load_config
 from fmirror.config.model import Role
 from fmirror.errors import Error, Failed
-from fmirror.master import MasterRole
+from fmirror.hooks import Events
+from fmirror.probes import Prober
+from fmirror.roles import MasterRunner, SlaveRunner, SuspendedRunner
 
 log = logging.getLogger(__name__)
 
-TICK = 0.2
+MAX_TICK = 0.5
 
 
 class Daemon:
@@ -30,8 +33,12 @@ class Daemon:
             state_mod.save(self.cfg, self.state)  # a first start leaves its state on disk
         self.stopping = threading.Event()
         self.reload_requested = False
+        self.lock = threading.RLock()
         self.runner = None
+        self.pending_suspend = None
         self.started = time.time()
+        self.prober = Prober()
+        self.events = Events(self.cfg)
 
     # --- the shell ------------------------------------------------------------
 
@@ -40,18 +47,21 @@ class Daemon:
         signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
         signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
         signal.signal(signal.SIGHUP, lambda *_: setattr(self, "reload_requested", True))
-        server = control.ControlServer(self.cfg.state_dir, {"status": self.status, "wait": self.wait})
+        server = control.ControlServer(self.cfg.state_dir, self._control_ops())
         log.info("starting as %s, epoch %d", self.state.role.value, self.state.epoch)
         try:
-            self._start_role()
+            self.start_runner(claim_ip=True)
             while not self.stopping.is_set():
-                sentence = self.cycle()
+                with self.lock:
+                    sentence = self.cycle()
                 if sentence:
                     log.info(sentence)
-                self.stopping.wait(TICK)
+                self.stopping.wait(min(MAX_TICK, self.runner.tick() if self.runner else MAX_TICK))
         finally:
-            self._stop_role()
+            with self.lock:
+                self.stop_runner()
             server.close()
+            self.prober.close()
             log.info("stopped")
         return 0
 
@@ -59,7 +69,15 @@ class Daemon:
         if self.reload_requested:
             self.reload_requested = False
             return self.reload()
-        return self.runner.cycle() if self.runner else None
+        if self.pending_suspend is not None:
+            reason, newer = self.pending_suspend
+            self.pending_suspend = None
+            if self.state.role is Role.MASTER:
+                return failover.suspend(self, reason, newer)
+        try:
+            return self.runner.cycle() if self.runner else None
+        except Error as e:  # one bad round is reported; the next one runs as usual
+            return f"cycle failed: {e}"
 
     def reload(self):
         try:
@@ -67,40 +85,85 @@ class Daemon:
         except Error as e:
             log.error("reload refused, the running configuration stays: %s", str(e).replace("\n", "; "))
             return None
-        self._stop_role()
+        self.stop_runner()
         self.cfg = cfg
+        self.events.cfg = cfg
         logs.set_level(cfg.log_level)
-        self._start_role()
+        self.start_runner(claim_ip=False)
         return f"configuration reloaded from {cfg.path}"
 
     # --- roles -----------------------------------------------------------------
 
-    def _start_role(self):
-        if self.state.role is Role.MASTER:
-            self.runner = MasterRole(self.cfg, lambda: self.state.epoch)
-            self.runner.start()
-        else:
-            self.runner = None
+    def master_node(self):
+        """The node this one takes for master: itself, the one it follows, or the configured one."""
+        name = self.state.master
+        return self.cfg.nodes[name] if name in self.cfg.nodes else self.cfg.initial_master
 
-    def _stop_role(self):
+    def persist(self, role: Role, epoch: int, master: str | None, reason: str):
+        def change(s):
+            s.role, s.epoch, s.master, s.reason, s.role_since = role, epoch, master, reason, time.time()
+        self.state = state_mod.update(self.cfg, change)
+
+    def start_runner(self, claim_ip: bool = True):
+        role = self.state.role
+        if role is Role.MASTER:
+            self.runner = MasterRunner(self, claim_ip=claim_ip)
+        elif role is Role.SLAVE:
+            self.runner = SlaveRunner(self)
+        else:
+            self.runner = SuspendedRunner(self)
+        self.runner.start()
+
+    def stop_runner(self):
         if self.runner is not None:
             self.runner.stop()
             self.runner = None
 
+    def request_suspend(self, reason: str, newer: str | None = None):
+        """From any thread: suspend at the start of the next cycle (never from a pusher's own thread)."""
+        self.pending_suspend = (reason, newer)
+        return None
+
+    def on_refused(self, peer, refusal):
+        """A slave refused our push. A higher epoch there means we were replaced."""
+        if refusal.epoch > self.state.epoch:
+            self.request_suspend(f"{peer.name} refused our push at epoch {self.state.epoch}: it knows epoch "
+                                 f"{refusal.epoch} ({refusal.reason})", self.state.master)
+
     # --- control operations ------------------------------------------------------
+
+    def _control_ops(self):
+        def locked(fn):
+            def call(**kw):
+                with self.lock:
+                    return fn(**kw)
+            return call
+        return {
+            "status": self.status,
+            "wait": self.wait,
+            "failover": locked(lambda force=False: {"sentence": failover.manual_failover(self, force)}),
+            "switchover": locked(lambda target=None: failover.switchover(self, target)),
+            "step_down": locked(lambda epoch, requester: failover.step_down(self, epoch, requester)),
+            "takeover": locked(lambda epoch, sender: failover.takeover(self, epoch, sender)),
+        }
 
     def status(self):
         s = self.state
         result = {
             "node": s.node, "role": s.role.value, "epoch": s.epoch, "role_since": s.role_since,
+            "master": s.master, "reason": s.reason,
             "daemon": {"running": True, "pid": os.getpid(), "since": self.started},
             "config": self.cfg.path,
+            "events": [{"at": t, "event": e, "role": r, "epoch": ep, "detail": d}
+                       for t, e, r, ep, d in self.events.recent[-20:]],
         }
-        if self.runner is not None:
-            result.update(self.runner.status())
+        runner = self.runner
+        if runner is not None:
+            result.update(runner.status())
         return result
 
     def wait(self, seconds: float):
-        if self.state.role is not Role.MASTER or self.runner is None:
+        runner = self.runner
+        if self.state.role is not Role.MASTER or not isinstance(runner, MasterRunner):
             raise Failed(f"this node is {self.state.role.value}: only the master has changes to wait for")
-        return {"replicated": self.runner.wait(seconds)}
+        return {"replicated": runner.drain(seconds)}

@@ -1,4 +1,4 @@
-"""The master's work: watch the paths, queue changes, push them to every slave."""
+"""The master's replication: watch the paths, queue changes, push them to every slave."""
 
 import logging
 import os
@@ -18,8 +18,8 @@ log = logging.getLogger(__name__)
 ACK_PERSIST_INTERVAL = 1.0
 
 
-class MasterRole:
-    def __init__(self, cfg: Config, epoch):
+class Replicator:
+    def __init__(self, cfg: Config, epoch, on_refused=None):
         self.cfg = cfg
         self.epoch = epoch                      # callable: the live epoch
         self.slaves = [p for p in cfg.peers]
@@ -27,7 +27,8 @@ class MasterRole:
         matcher = compile_excludes(cfg.exclude)
         self.watcher = Watcher([os.fsencode(p) for p in cfg.paths],
                                lambda root, rel, is_dir: matcher(rel, is_dir), self.changes)
-        self.pushers = {p.name: Pusher(cfg, p, self.changes, epoch, on_push=self._acked) for p in self.slaves}
+        self.pushers = {p.name: Pusher(cfg, p, self.changes, epoch, on_push=self._acked, on_refused=on_refused)
+                        for p in self.slaves}
         self.last_full_request = 0.0
         self._persisted = {}
 
@@ -55,6 +56,11 @@ class MasterRole:
     def request_full_sync(self, reason):
         self.last_full_request = time.monotonic()
         self.changes.full_sync_needed(reason)
+
+    def tick(self) -> float:
+        """Seconds until the next periodic full reconciliation is due."""
+        interval = self.cfg.replication.full_sync_interval
+        return interval - (time.monotonic() - self.last_full_request) if interval else 3600.0
 
     def cycle(self):
         """One pass of the daemon loop; returns a sentence when it decided something."""

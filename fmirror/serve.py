@@ -14,9 +14,9 @@ import re
 import shlex
 import sys
 
-from fmirror import process, protocol, state as state_mod
+from fmirror import control, process, protocol, state as state_mod, vip
 from fmirror.config.model import Config, Role
-from fmirror.errors import ExitCode, UsageError
+from fmirror.errors import DaemonNotRunning, Error, ExitCode
 
 # Option letters the sender may ask of our rsync server. Not "s" (secluded
 # args would carry the destination past the check below) and nothing that
@@ -41,7 +41,8 @@ def main(cfg: Config, command: str | None) -> int:
         print(f"fmirror serve: this key may only be used by fmirror (got {command!r})", file=sys.stderr)
         return ExitCode.REFUSED
     verb, args = words[1], words[2:]
-    handler = {"state": serve_state, "push": serve_push, "rename": serve_rename}.get(verb)
+    handler = {"state": serve_state, "push": serve_push, "rename": serve_rename, "demote": serve_demote,
+               "promote": serve_promote, "switchover": serve_switchover}.get(verb)
     if handler is None:
         print(f"fmirror serve: unknown request {verb!r}", file=sys.stderr)
         return ExitCode.USAGE
@@ -53,10 +54,81 @@ def main(cfg: Config, command: str | None) -> int:
         return ExitCode.REFUSED
 
 
+# Answers from the local daemon come quickly or not at all: a peer's monitor waits on them.
+DAEMON_ANSWER = 1.0
+
+
 def serve_state(cfg: Config, args) -> int:
     s = state_mod.load(cfg)
-    json.dump({"node": s.node, "role": s.role.value, "epoch": s.epoch, "role_since": s.role_since},
-              sys.stdout)
+    out = {"node": s.node, "role": s.role.value, "epoch": s.epoch, "role_since": s.role_since, "master": s.master}
+    try:
+        st = control.call(cfg.state_dir, "status", timeout=DAEMON_ANSWER)
+        slaves = st.get("slaves", {}).values()
+        ages = [x["oldest_unsent_age"] for x in slaves if x["oldest_unsent_age"] is not None]
+        out["daemon"] = {"running": True, "unsent": sum(x["unsent"] for x in slaves),
+                         "oldest_unsent_age": max(ages, default=None)}
+    except Error:
+        out["daemon"] = {"running": False}
+    json.dump(out, sys.stdout)
+    return ExitCode.OK
+
+
+def _ask_daemon(cfg, op, timeout, **args):
+    """Forward a request to the local daemon; its refusals go back to the peer as refusals."""
+    try:
+        return control.call(cfg.state_dir, op, timeout=timeout, **args)
+    except DaemonNotRunning:
+        raise
+    except Error as e:
+        if e.exit_code == ExitCode.REFUSED:
+            raise Refuse(str(e)) from None
+        raise
+
+
+def serve_demote(cfg: Config, args) -> int:
+    """A slave about to promote asks this master to step down."""
+    ns, _ = _sender(args)
+    if ns.sender not in cfg.nodes or ns.sender == cfg.node:
+        raise Refuse(f"unknown sender {ns.sender!r}")
+    try:
+        result = _ask_daemon(cfg, "step_down", 60, epoch=ns.epoch, requester=ns.sender)
+    except DaemonNotRunning:
+        # No daemon to push what is left: let go of the IP and wait for restore.
+        current = state_mod.load(cfg)
+        if current.role is Role.MASTER:
+            if ns.epoch <= current.epoch:
+                raise Refuse(f"step down to epoch {ns.epoch} refused: this master is at epoch {current.epoch}")
+            if cfg.floating_ip:
+                vip.release(cfg)
+
+            def suspended(s):
+                s.role, s.master = Role.SUSPENDED, ns.sender
+                s.reason = f"{ns.sender} took over at epoch {ns.epoch} while the daemon was not running"
+            current = state_mod.update(cfg, suspended)
+        result = {"role": current.role.value, "drained": False}
+    json.dump(result, sys.stdout)
+    return ExitCode.OK
+
+
+def serve_promote(cfg: Config, args) -> int:
+    """The master hands over in a switchover: promote here at the epoch it chose."""
+    ns, _ = _sender(args)
+    try:
+        result = _ask_daemon(cfg, "takeover", 60, epoch=ns.epoch, sender=ns.sender)
+    except DaemonNotRunning:
+        raise Refuse("the fmirror daemon is not running on this node") from None
+    json.dump(result, sys.stdout)
+    return ExitCode.OK
+
+
+def serve_switchover(cfg: Config, args) -> int:
+    """A slave's `fmirror switchover`: this master hands over to it."""
+    ns, _ = _sender(args)
+    try:
+        result = _ask_daemon(cfg, "switchover", 180, target=ns.sender)
+    except DaemonNotRunning:
+        raise Refuse("the fmirror daemon is not running on the master") from None
+    json.dump(result, sys.stdout)
     return ExitCode.OK
 
 

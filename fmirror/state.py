@@ -31,6 +31,8 @@ class State:
     role: Role
     epoch: int
     role_since: float
+    master: str | None = None                   # the master this node knows of (itself when master)
+    reason: str = ""                            # why it took its role: status shows it
     peers: dict = field(default_factory=dict)   # name -> PeerProgress
 
     def to_json(self) -> dict:
@@ -40,6 +42,8 @@ class State:
             "role": self.role.value,
             "epoch": self.epoch,
             "role_since": self.role_since,
+            "master": self.master,
+            "reason": self.reason,
             "peers": {name: asdict(p) for name, p in self.peers.items()},
         }
 
@@ -50,7 +54,8 @@ def state_path(state_dir: str) -> str:
 
 def initial(cfg: Config) -> State:
     """The state of a node that never ran: the config's initial role, epoch 1."""
-    return State(node=cfg.node, role=cfg.me.role, epoch=1, role_since=time.time())
+    return State(node=cfg.node, role=cfg.me.role, epoch=1, role_since=time.time(),
+                 master=cfg.initial_master.name, reason="initial role from the configuration")
 
 
 def load(cfg: Config) -> State:
@@ -83,6 +88,8 @@ def parse(raw: bytes, path: str, node: str) -> State:
             role=Role(data["role"]),
             epoch=int(data["epoch"]),
             role_since=float(data.get("role_since", 0.0)),
+            master=data.get("master"),
+            reason=str(data.get("reason", "")),
             peers={name: PeerProgress(**p) for name, p in data.get("peers", {}).items()},
         )
     except (KeyError, ValueError, TypeError) as e:

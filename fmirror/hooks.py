@@ -1,0 +1,69 @@
+"""Hooks (argv lists, never a shell string) and events.
+
+A hook that fails or hangs is logged and reported, and never wedges the
+daemon: promote, demote and fence run with a deadline; notify runs in the
+background.
+"""
+
+import enum
+import logging
+import os
+import threading
+import time
+
+from fmirror import process
+from fmirror.config.model import Config
+from fmirror.errors import Error
+
+log = logging.getLogger(__name__)
+
+HOOK_TIMEOUT = 30.0
+
+
+class Event(enum.Enum):
+    MASTER_DOWN = "master-down"
+    MASTER_UP = "master-up"
+    PROMOTED = "promoted"
+    DEMOTED = "demoted"
+    SUSPENDED = "suspended"
+    FENCED = "fenced"
+    WITNESS_LOST = "witness-lost"
+    ISOLATED = "isolated"
+    REFUSED = "refused"
+
+
+def environment(cfg: Config, event: str, role: str, epoch: int, detail: str = "") -> dict:
+    env = dict(os.environ)
+    env.update({"FMIRROR_EVENT": event, "FMIRROR_ROLE": role, "FMIRROR_EPOCH": str(epoch),
+                "FMIRROR_NODE": cfg.node, "FMIRROR_DETAIL": detail})
+    return env
+
+
+def run(cfg: Config, name: str, argv, event: str, role: str, epoch: int, detail: str = "") -> bool:
+    """Run hook `name` and wait for it (at most HOOK_TIMEOUT); True if it succeeded or is unset."""
+    if not argv:
+        return True
+    try:
+        process.run(list(argv), env=environment(cfg, event, role, epoch, detail), timeout=HOOK_TIMEOUT)
+    except Error as e:
+        log.error("%s hook failed: %s", name, e)
+        return False
+    log.info("%s hook ran: %s", name, " ".join(argv))
+    return True
+
+
+class Events:
+    """Every state change: logged, counted, and given to the notify hook in the background."""
+
+    def __init__(self, cfg: Config, on_event=None):
+        self.cfg = cfg
+        self.on_event = on_event or (lambda name: None)
+        self.recent = []          # (time, event, role, epoch, detail), newest last
+
+    def emit(self, event: Event, role: str, epoch: int, detail: str = ""):
+        self.recent = (self.recent + [(time.time(), event.value, role, epoch, detail)])[-100:]
+        self.on_event(event.value)
+        log.info("event %s (%s, epoch %d)%s", event.value, role, epoch, f": {detail}" if detail else "")
+        if self.cfg.hooks.notify:
+            threading.Thread(target=run, name="notify", daemon=True,
+                             args=(self.cfg, "notify", self.cfg.hooks.notify, event.value, role, epoch, detail)).start()

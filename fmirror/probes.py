@@ -1,0 +1,125 @@
+"""Probes of a peer: ICMP, HTTP, TCP. A round runs them in parallel and never outlasts its timeout.
+
+A single lost packet must not fail a round: ICMP sends several echoes and
+passes on any reply, HTTP and TCP make two attempts at once.
+"""
+
+import concurrent.futures
+import socket
+import time
+from dataclasses import dataclass
+
+import requests
+
+from fmirror import process
+from fmirror.errors import Error
+
+ATTEMPTS = 2
+PING_COUNT = 3
+# A probe thread that overruns the round is given up on, not waited for.
+ROUND_SLACK = 0.05
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    ok: bool
+    latency: float | None
+    detail: str = ""
+
+
+def check_name(check) -> str:
+    return check.kind if check.port is None else f"{check.kind}:{check.port}"
+
+
+def ping_argv(address: str, timeout: float) -> list:
+    gap = max(0.01, timeout / 10)
+    wait = max(0.05, timeout - (PING_COUNT - 1) * gap - ROUND_SLACK)
+    return ["ping", "-n", "-q", "-c", str(PING_COUNT), "-i", f"{gap:.3f}", "-W", f"{wait:.3f}", address]
+
+
+def icmp(address: str, timeout: float) -> tuple:
+    start = time.monotonic()
+    try:
+        result = process.run(ping_argv(address, timeout), timeout=timeout + 1, check=False)
+    except Error as e:
+        return False, str(e)
+    # ping exits 0 when at least one echo came back.
+    return result.returncode == 0, "" if result.returncode == 0 else f"no echo reply in {time.monotonic() - start:.2f} s"
+
+
+def tcp(address: str, port: int, timeout: float) -> tuple:
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return True, ""
+    except OSError as e:
+        return False, f"tcp {port}: {e.strerror or e}"
+
+
+def http(address: str, port: int, path: str, expect: int, timeout: float) -> tuple:
+    host = f"[{address}]" if ":" in address else address
+    try:
+        r = requests.get(f"http://{host}:{port}{path}", timeout=timeout, allow_redirects=False)
+    except requests.RequestException as e:
+        return False, f"http: {type(e).__name__}"
+    if r.status_code != expect:
+        return False, f"http status {r.status_code}, expected {expect}"
+    return True, ""
+
+
+class Prober:
+    """Runs rounds of probes on a shared thread pool."""
+
+    def __init__(self, workers: int = 16):
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe")
+
+    def close(self):
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def check_tasks(self, address: str, checks, timeout: float) -> dict:
+        """name -> callable returning (ok, detail) for each configured check."""
+        tasks = {}
+        for check in checks:
+            name = check_name(check)
+            if check.kind == "icmp":
+                tasks[name] = lambda: icmp(address, timeout)
+            elif check.kind == "tcp":
+                tasks[name] = self._any_of(lambda port=check.port: tcp(address, port, timeout))
+            elif check.kind == "http":
+                tasks[name] = self._any_of(
+                    lambda c=check: http(address, c.port or 80, c.path, c.expect_status, timeout))
+        return tasks
+
+    def _any_of(self, attempt):
+        def run():
+            futures = [self.pool.submit(attempt) for _ in range(ATTEMPTS)]
+            details = []
+            for f in concurrent.futures.as_completed(futures):
+                ok, detail = f.result()
+                if ok:
+                    return True, ""
+                details.append(detail)
+            return False, details[0]
+        return run
+
+    def round(self, tasks: dict, timeout: float) -> dict:
+        """Run every task at once; name -> Probe. A task still running at the deadline failed."""
+        start = time.monotonic()
+        futures = {self.pool.submit(self._timed, fn, start): name for name, fn in tasks.items()}
+        done, _ = concurrent.futures.wait(futures, timeout=timeout + ROUND_SLACK)
+        results = {}
+        for future, name in futures.items():
+            if future in done:
+                ok, detail, latency = future.result()
+                results[name] = Probe(name, ok, latency, detail)
+            else:
+                results[name] = Probe(name, False, None, f"no answer within {timeout:g} s")
+        return results
+
+    @staticmethod
+    def _timed(fn, start):
+        try:
+            ok, detail = fn()
+        except Exception as e:  # a probe that breaks is a failed probe, not a dead monitor
+            ok, detail = False, f"{type(e).__name__}: {e}"
+        return ok, detail, time.monotonic() - start

@@ -1,0 +1,298 @@
+"""What each role does every monitor round: master, slave, suspended.
+
+A runner has start(), stop(), tick() (seconds until it wants the next
+cycle), cycle() (returns a sentence when it decided something) and status().
+"""
+
+import concurrent.futures
+import json
+import logging
+import threading
+import time
+
+from fmirror import failover, hooks, probes, protocol, ssh, vip
+from fmirror.errors import Error, Refused
+from fmirror.hooks import Event
+from fmirror.master import Replicator
+from fmirror.monitor import Action, Hysteresis, Verdict, master_reach, newer_master, slave_decision
+
+log = logging.getLogger(__name__)
+
+# How often the peers' own fmirror is asked for its state (an ssh round trip
+# and a Python start on the peer: too dear for every probe round).
+PEER_CHECK_INTERVAL = 5.0
+PEER_QUERY_TIMEOUT = 5.0
+
+
+def query_peers(cfg, peers, timeout=PEER_QUERY_TIMEOUT) -> dict:
+    """name -> the peer's state dict, for the peers that answered."""
+    def one(peer):
+        try:
+            return peer.name, json.loads(ssh.call(cfg, peer, protocol.request("state"), timeout=timeout))
+        except (Error, ValueError):
+            return peer.name, None
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(peers))) as pool:
+        return {name: st for name, st in pool.map(one, peers) if st is not None}
+
+
+class _Periodic:
+    """Runs fn in the background at most every `every` seconds; keeps the last result."""
+
+    def __init__(self, fn, every):
+        self.fn, self.every = fn, every
+        self.result, self.at, self.thread = None, None, None
+        self.next = 0.0
+
+    def poke(self):
+        now = time.monotonic()
+        if now >= self.next and (self.thread is None or not self.thread.is_alive()):
+            self.next = now + self.every
+            self.thread = threading.Thread(target=self._run, daemon=True, name="peer-check")
+            self.thread.start()
+
+    def _run(self):
+        self.result, self.at = self.fn(), time.time()
+
+
+class SlaveRunner:
+    def __init__(self, d):
+        self.d, self.cfg = d, d.cfg
+        m = self.cfg.monitor
+        self.hyst = Hysteresis(m.fall, m.rise)
+        self.next_round = 0.0
+        self.last = {}
+        self.witness_ok = None
+        self.reported = None
+        self.master_report = _Periodic(self._ask_master, PEER_CHECK_INTERVAL)
+        self.down_since = None
+
+    def start(self):
+        if self.cfg.floating_ip and vip.release(self.cfg):
+            log.warning("a slave held the floating IP %s: dropped it", self.cfg.floating_ip.address)
+
+    def stop(self):
+        pass
+
+    def tick(self):
+        return max(0.01, self.next_round - time.monotonic())
+
+    def _ask_master(self):
+        master = self.d.master_node()
+        return query_peers(self.cfg, [master]).get(master.name)
+
+    def _tasks(self, with_dad):
+        m, master = self.cfg.monitor, self.d.master_node()
+        tasks = self.d.prober.check_tasks(master.address, m.checks, m.timeout)
+        if m.witness:
+            tasks["witness"] = lambda: probes.icmp(m.witness, m.timeout)
+        if with_dad:
+            tasks["dad"] = lambda: (vip.someone_answers(self.cfg), "")
+        return tasks
+
+    def master_answers(self) -> bool:
+        m = self.cfg.monitor
+        results = self.d.prober.round(self._tasks(False), m.timeout)
+        return all(p.ok for name, p in results.items() if name != "witness")
+
+    def cycle(self):
+        now = time.monotonic()
+        if now < self.next_round:
+            return None
+        m = self.cfg.monitor
+        self.next_round = now + m.interval
+        dad = bool(self.cfg.floating_ip) and self.hyst.last_chance()
+        results = self.d.prober.round(self._tasks(dad), m.timeout)
+        self.last = results
+        checks = {n: p for n, p in results.items() if n not in ("witness", "dad")}
+        good = all(p.ok for p in checks.values())
+        self._witness(results.get("witness"))
+        self.master_report.poke()
+        change = self.hyst.feed(good)
+        role, epoch = self.d.state.role.value, self.d.state.epoch
+        if change is Verdict.DOWN:
+            self.down_since = time.time()
+            failing = "; ".join(f"{n}: {p.detail}" for n, p in checks.items() if not p.ok)
+            self.d.events.emit(Event.MASTER_DOWN, role, epoch, failing)
+        elif change is Verdict.UP:
+            self.down_since, self.reported = None, None
+            self.d.events.emit(Event.MASTER_UP, role, epoch)
+            return f"master {self.d.master_node().name} is up again after {m.rise} good rounds"
+        decision = slave_decision(self.hyst.verdict, self.hyst.failures, m.failover, m.witness, bool(self.witness_ok))
+        if decision.action is Action.PROMOTE:
+            probe = results.get("dad")
+            answered = probe.ok if probe is not None and probe.latency is not None else None
+            try:
+                return failover.promote(self.d, decision.sentence, ip_answered=answered)
+            except Refused as e:
+                return self._report_once(Action.PROMOTE, f"{decision.sentence}, but refused: {e}")
+        if decision.action is Action.ISOLATED:
+            if self.reported is not Action.ISOLATED:
+                self.d.events.emit(Event.ISOLATED, role, epoch, decision.sentence)
+            return self._report_once(Action.ISOLATED, decision.sentence)
+        if decision.action is Action.WAIT_MANUAL:
+            return self._report_once(Action.WAIT_MANUAL, decision.sentence)
+        return None
+
+    def _report_once(self, action, sentence):
+        if self.reported is action:
+            return None
+        self.reported = action
+        return sentence
+
+    def _witness(self, probe):
+        if probe is None:
+            return
+        if self.witness_ok and not probe.ok:
+            self.d.events.emit(Event.WITNESS_LOST, self.d.state.role.value, self.d.state.epoch, probe.detail)
+        self.witness_ok = probe.ok
+
+    def master_report_text(self) -> str:
+        r, at = self.master_report.result, self.master_report.at
+        if not r:
+            return "nothing known of the master's unsent changes"
+        d = r.get("daemon") or {}
+        if "unsent" not in d:
+            return f"the master's daemon was not running when last asked, {time.time() - at:.0f} s ago"
+        oldest = d.get("oldest_unsent_age")
+        return (f"the master had {d['unsent']} unsent changes"
+                f"{f', oldest {oldest:.1f} s' if oldest else ''} when last asked, {time.time() - at:.0f} s ago")
+
+    def master_was_in_sync(self) -> bool:
+        """The master's last answer said nothing was unsent, and it came shortly before it went down."""
+        r, at = self.master_report.result, self.master_report.at
+        if not r or not at or (r.get("daemon") or {}).get("unsent") != 0:
+            return False
+        return self.down_since is not None and self.down_since - at <= PEER_CHECK_INTERVAL + self.cfg.monitor.interval
+
+    def status(self) -> dict:
+        return {"monitor": {
+            "master": self.hyst.verdict.value,
+            "master_node": self.d.master_node().name,
+            "failures": self.hyst.failures,
+            "checks": {n: {"ok": p.ok, "latency": p.latency, "detail": p.detail}
+                       for n, p in self.last.items() if n != "dad"},
+            "witness_ok": self.witness_ok,
+            "master_report": self.master_report.result,
+            "master_report_at": self.master_report.at,
+        }}
+
+
+class MasterRunner:
+    def __init__(self, d, claim_ip: bool):
+        self.d, self.cfg = d, d.cfg
+        self.replicator = Replicator(d.cfg, lambda: d.state.epoch, on_refused=d.on_refused)
+        m = self.cfg.monitor
+        self.hyst = Hysteresis(m.fall, m.rise)
+        self.next_round = 0.0
+        self.claim_pending = claim_ip and bool(self.cfg.floating_ip)
+        self.isolated = False
+        self.peer_check = _Periodic(lambda: query_peers(self.cfg, self.cfg.peers), PEER_CHECK_INTERVAL)
+
+    def start(self):
+        self.replicator.start()
+
+    def stop(self):
+        self.replicator.stop()
+
+    def drain(self, seconds) -> bool:
+        return self.replicator.wait(seconds)
+
+    def tick(self):
+        return max(0.01, min(self.next_round - time.monotonic(), self.replicator.tick()))
+
+    def cycle(self):
+        sentence = self.replicator.cycle()
+        now = time.monotonic()
+        if now < self.next_round:
+            return sentence
+        m = self.cfg.monitor
+        self.next_round = now + m.interval
+        newer = newer_master(self.d.state.epoch, self.peer_check.result or {})
+        if newer:
+            return self.d.request_suspend(f"{newer[0]} is at epoch {newer[1]}, above ours", newer[0])
+        self.peer_check.poke()
+        if self.claim_pending:
+            return self._claim_at_start()
+        if not m.witness or not self.cfg.floating_ip:
+            return sentence
+        tasks = {f"slave {p.name}": (lambda a=p.address: probes.icmp(a, m.timeout)) for p in self.cfg.peers}
+        tasks["witness"] = lambda: probes.icmp(m.witness, m.timeout)
+        results = self.d.prober.round(tasks, m.timeout)
+        slaves_ok = any(p.ok for n, p in results.items() if n != "witness")
+        change = self.hyst.feed(master_reach(slaves_ok, m.witness, results["witness"].ok))
+        if change is Verdict.DOWN:
+            return self._isolated()
+        if change is Verdict.UP and self.isolated:
+            return self._rejoined()
+        return sentence
+
+    def _claim_at_start(self):
+        """Before holding the IP after a (re)start, make sure no newer master exists."""
+        peers = query_peers(self.cfg, self.cfg.peers)
+        newer = newer_master(self.d.state.epoch, peers)
+        if newer:
+            return self.d.request_suspend(f"{newer[0]} is at epoch {newer[1]}, above ours", newer[0])
+        if not peers and vip.someone_answers(self.cfg):
+            self.next_round = time.monotonic() + PEER_CHECK_INTERVAL
+            return (f"no peer answers and someone holds the floating IP {self.cfg.floating_ip.address}: "
+                    "not claiming it; asking again shortly")
+        self.claim_pending = False
+        return self._hold_ip("holding the floating IP" + ("" if peers else " (no peer answered; the IP was free)"))
+
+    def _hold_ip(self, sentence):
+        vip.claim(self.cfg)
+        st = self.d.state
+        hooks.run(self.cfg, "promote", self.cfg.hooks.promote, Event.PROMOTED.value, "master", st.epoch, sentence)
+        return f"{sentence}: {self.cfg.floating_ip.address}"
+
+    def _isolated(self):
+        st, m = self.d.state, self.cfg.monitor
+        sentence = (f"reaching neither a slave nor the witness for {m.fall} rounds: "
+                    "dropped the floating IP, still master of the data")
+        self.isolated = True
+        vip.release(self.cfg)
+        hooks.run(self.cfg, "demote", self.cfg.hooks.demote, Event.ISOLATED.value, "master", st.epoch, sentence)
+        self.d.events.emit(Event.ISOLATED, "master", st.epoch, sentence)
+        return sentence
+
+    def _rejoined(self):
+        peers = query_peers(self.cfg, self.cfg.peers)
+        newer = newer_master(self.d.state.epoch, peers)
+        if newer:
+            return self.d.request_suspend(f"{newer[0]} took over at epoch {newer[1]} while we were isolated", newer[0])
+        if vip.someone_answers(self.cfg):
+            self.hyst.verdict = Verdict.DOWN   # look again next round; do not fight over the IP
+            return "reachable again, but someone answers for the floating IP: not taking it back yet"
+        self.isolated = False
+        return self._hold_ip("reachable again and no newer master: taking the floating IP back")
+
+    def status(self) -> dict:
+        out = self.replicator.status()
+        if self.cfg.floating_ip:
+            out["floating_ip"] = {"address": self.cfg.floating_ip.address,
+                                  "held": not self.isolated and not self.claim_pending}
+        out["peers"] = self.peer_check.result
+        return out
+
+
+class SuspendedRunner:
+    def __init__(self, d):
+        self.d, self.cfg = d, d.cfg
+
+    def start(self):
+        if self.cfg.floating_ip and vip.release(self.cfg):
+            log.warning("a suspended node held the floating IP %s: dropped it", self.cfg.floating_ip.address)
+
+    def stop(self):
+        pass
+
+    def tick(self):
+        return 1.0
+
+    def cycle(self):
+        return None
+
+    def status(self) -> dict:
+        st = self.d.state
+        return {"suspended": {"reason": st.reason, "since": st.role_since, "newer_master": st.master,
+                              "next": "inspect with `fmirror restore --dry-run`, then run `fmirror restore`"}}

@@ -1,0 +1,99 @@
+"""The floating service IP: add, remove, who holds it (DAD), gratuitous ARP.
+
+Command lines come from pure functions; the real `ip` and `arping` do the work.
+"""
+
+import ipaddress
+import logging
+import threading
+
+from fmirror import process
+from fmirror.config.model import Config
+from fmirror.errors import CommandError, CommandTimeout
+
+log = logging.getLogger(__name__)
+
+# ARP replies on a LAN come back within milliseconds: an arping -D that heard
+# nothing in this long heard nobody (arping's own -w counts whole seconds).
+DAD_DEADLINE = 0.3
+# A second burst of gratuitous ARPs this long after the first, for switches
+# and hosts that missed it (keepalived does the same).
+SECOND_BURST_AFTER = 3.0
+
+
+def interface(cfg: Config) -> str:
+    return cfg.me.interface or cfg.floating_ip.interface
+
+
+def address(cfg: Config) -> str:
+    return str(ipaddress.ip_interface(cfg.floating_ip.address).ip)
+
+
+def add_argv(cidr: str, iface: str) -> list:
+    return ["ip", "addr", "add", cidr, "dev", iface]
+
+
+def del_argv(cidr: str, iface: str) -> list:
+    return ["ip", "addr", "del", cidr, "dev", iface]
+
+
+def show_argv(iface: str) -> list:
+    return ["ip", "-o", "addr", "show", "dev", iface]
+
+
+def dad_argv(ip: str, iface: str) -> list:
+    # Three probes at once: one lost frame must not pass for a free address.
+    return ["arping", "-D", "-q", "-c", "3", "-i", "0", "-w", "1", "-I", iface, ip]
+
+
+def garp_argv(ip: str, iface: str, count: int) -> list:
+    return ["arping", "-U", "-q", "-c", str(count), "-i", "0", "-w", "1", "-I", iface, ip]
+
+
+def holds(cfg: Config) -> bool:
+    """Whether this host has the floating IP on its interface."""
+    out = process.run(show_argv(interface(cfg)), timeout=5, check=False).text
+    return f" {cfg.floating_ip.address} " in out or f" {cfg.floating_ip.address}\n" in out
+
+
+def someone_answers(cfg: Config) -> bool:
+    """Duplicate address detection: does another host answer ARP for the floating IP?"""
+    try:
+        result = process.run(dad_argv(address(cfg), interface(cfg)), timeout=DAD_DEADLINE, check=False)
+    except CommandTimeout:
+        return False
+    # arping -D exits 1 when a reply came (the address is in use), 0 when none did.
+    if result.returncode not in (0, 1):
+        raise CommandError(result.argv, result.returncode, process.stderr_tail(result.stderr))
+    return result.returncode == 1
+
+
+def claim(cfg: Config) -> None:
+    """Add the floating IP here and announce it with gratuitous ARPs (two bursts)."""
+    if not holds(cfg):
+        process.run(add_argv(cfg.floating_ip.address, interface(cfg)), timeout=5)
+    _announce(cfg)
+    timer = threading.Timer(SECOND_BURST_AFTER, _announce, (cfg,))
+    timer.daemon = True
+    timer.start()
+
+
+def release(cfg: Config) -> bool:
+    """Remove the floating IP from this host; True if it was there."""
+    if not holds(cfg):
+        return False
+    process.run(del_argv(cfg.floating_ip.address, interface(cfg)), timeout=5)
+    return True
+
+
+def _announce(cfg: Config) -> None:
+    # In the background: arping waits out its -w second; clients must not wait for it.
+    argv = garp_argv(address(cfg), interface(cfg), cfg.floating_ip.garp_count)
+    threading.Thread(target=_run_quietly, args=(argv,), daemon=True, name="garp").start()
+
+
+def _run_quietly(argv):
+    try:
+        process.run(argv, timeout=5, check=False)
+    except Exception as e:  # an announcement that failed is logged, never fatal
+        log.warning("gratuitous ARP failed: %s", e)

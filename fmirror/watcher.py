@@ -1,0 +1,485 @@
+"""The watcher: from the kernel's inotify events to "these paths need pushing".
+
+One inotify descriptor, one watch per mirrored directory, one daemon thread
+that reads events and tells a sink what changed. Watched directories form a
+tree of nodes that mirrors the real one, so a directory rename is one
+re-link whatever the size of its subtree, and a path is rebuilt from the
+node chain only when an event needs it.
+
+A walk lists the disk as it is now, while queued events tell its past. Each
+node placed by a walk remembers its horizon: the stream offset up to which
+events were already queued when the walk began. An older event must not move
+or drop that node (it describes what the walk already saw the outcome of),
+and nodes are only dropped when the kernel says so (IN_IGNORED) or when they
+leave the roots: a node displaced by a walk is detached, kept watched, and
+hung back by the walk or rename that finds it.
+"""
+
+import logging
+import math
+import os
+import select
+import threading
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+from fmirror import inotify as ino
+
+log = logging.getLogger(__name__)
+
+DIR_MASK = (
+    ino.IN_CREATE | ino.IN_CLOSE_WRITE | ino.IN_MODIFY | ino.IN_ATTRIB | ino.IN_DELETE
+    | ino.IN_DELETE_SELF | ino.IN_MOVED_FROM | ino.IN_MOVED_TO | ino.IN_MOVE_SELF
+    | ino.IN_DONT_FOLLOW | ino.IN_ONLYDIR | ino.IN_EXCL_UNLINK
+)
+# A root given as a symlink is followed, as rsync follows "root/".
+ROOT_MASK = DIR_MASK & ~ino.IN_DONT_FOLLOW
+GONE_SELF = ino.IN_DELETE_SELF | ino.IN_MOVE_SELF | ino.IN_UNMOUNT | ino.IN_IGNORED
+
+# The two halves of one rename can straddle two reads: an unpaired
+# IN_MOVED_FROM waits this long for its IN_MOVED_TO before it counts as a move out.
+MOVE_GRACE = 0.015
+ROOT_RETRY = 1.0  # seconds between attempts to watch a root that is missing
+WARNING_INTERVAL = 60.0
+
+
+class _Dir:
+    """A directory in the tree; wd is None when it could not be watched."""
+
+    __slots__ = ("wd", "name", "parent", "root", "children", "horizon")
+
+    def __init__(self, wd: int | None, name: bytes):
+        self.wd = wd
+        self.name = name
+        self.horizon = 0  # events before this stream offset predate the walk that placed it
+        self.parent: _Dir | None = None
+        self.root: int | None = None  # set on the top node of a root only
+        self.children: dict[bytes, _Dir] = {}
+
+
+class _MovedFrom(NamedTuple):
+    root: int
+    rel: bytes
+    is_dir: bool
+    excluded: bool
+    node: _Dir | None  # a watched directory's subtree, detached until the pair shows up
+    deadline: float
+
+
+class Watcher:
+    """Watches directory trees and tells a sink which paths need pushing.
+
+    Sink methods must be cheap and never block. They are called one at a
+    time, from the watcher's thread (or from start()'s caller before that
+    thread runs). rel is bytes relative to roots[root]; b"" is the root.
+
+    - changed(root, rel, tree): push rel, recursively when tree=True: a
+      directory created, moved in, or whose attributes changed (it may have
+      filled before its watch existed). Non-directories, symlinks included
+      (never followed), always come with tree=False.
+    - deleted(root, rel): gone: deleted, moved out of every root, or renamed
+      to an excluded name.
+    - renamed(root, old, new, is_dir): a rename inside one root, neither name
+      excluded. The consumer applies it, then pushes new and deletes old if
+      it still exists, so nothing else is reported for this move: no
+      changed(new), no deleted(old). Across two roots a move is
+      deleted(old root, old) then changed(new root, new, tree=is_dir); from
+      an excluded name it is changed(root, new, tree=is_dir) alone.
+    - full_sync_needed(reason): events were or will be lost: the queue
+      overflowed, a directory could not be watched (see unwatched), a root
+      was deleted, moved or unmounted, or a missing root appeared.
+
+    excluded(root, rel, is_dir) leaves a path out of the mirror; excluded
+    directories are not watched at all.
+    """
+
+    def __init__(self, roots: list[bytes], excluded: Callable[[int, bytes, bool], bool], sink):
+        self._roots = [os.path.abspath(os.fsencode(r)) for r in roots]
+        _refuse_nested(self._roots)
+        self._excluded = excluded
+        self._sink = sink
+        # Created now, not in start(): the queue size limit is read at this moment.
+        self._ino = ino.Inotify()
+        self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._by_wd: dict[int, _Dir] = {}
+        self._tops: list[_Dir | None] = [None] * len(self._roots)
+        self._moves: dict[int, _MovedFrom] = {}  # cookie → rename half waiting for its pair
+        self._read_bytes = 0  # stream offset: bytes of events read so far
+        self._event_at = 0  # stream offset of the event being dispatched
+        self._grace_end = 0.0  # when an IN_MOVED_FROM of the current batch counts as a move out
+        self._unwatched = 0
+        self._last_warning = -math.inf
+        self._next_root_retry = 0.0
+        self._drain_waiters: list[threading.Event] = []
+        self._drain_lock = threading.Lock()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    @property
+    def unwatched(self) -> int:
+        """Directories that could not be watched (watch limit, permissions) since the last full walk."""
+        return self._unwatched
+
+    def start(self) -> None:
+        """Watch every directory under every root, then read events in a daemon thread."""
+        for i, path in enumerate(self._roots):
+            if not self._watch_root(i):
+                log.warning("mirrored root %s is missing: it will be watched as soon as it appears", _show(path))
+        self._thread = threading.Thread(target=self._run, name="fmirror-watcher", daemon=True)
+        self._thread.start()
+
+    def drain(self, timeout: float) -> bool:
+        """Return True once every event queued before this call has reached the sink; False on timeout."""
+        if self._thread is None or not self._thread.is_alive():
+            return False
+        done = threading.Event()
+        with self._drain_lock:
+            self._drain_waiters.append(done)
+        os.eventfd_write(self._wake, 1)
+        return done.wait(timeout)
+
+    def stop(self) -> None:
+        """Stop the thread and close the inotify descriptor."""
+        self._stopping = True
+        if self._thread is not None:
+            os.eventfd_write(self._wake, 1)
+            self._thread.join()
+            self._thread = None
+        if self._wake >= 0:
+            self._ino.close()
+            os.close(self._wake)
+            self._wake = -1
+
+    # The thread ---------------------------------------------------------
+
+    def _run(self) -> None:
+        poller = select.poll()
+        poller.register(self._ino.fileno(), select.POLLIN)
+        poller.register(self._wake, select.POLLIN)
+        while not self._stopping:
+            poller.poll(self._poll_timeout_ms())
+            try:
+                self._cycle()
+            except Exception:
+                # Whatever state the tree is in now, a fresh walk and a full sync make it right.
+                log.exception("watcher failed while handling events: re-watching every directory")
+                self._resync("the watcher recovered from an internal error")
+
+    def _cycle(self) -> None:
+        try:
+            os.eventfd_read(self._wake)
+        except BlockingIOError:
+            pass
+        # Taken before reading: once the queue reads empty, everything queued
+        # before these drain() calls has been dispatched.
+        with self._drain_lock:
+            waiters, self._drain_waiters = self._drain_waiters, []
+        while events := self._ino.read():
+            self._grace_end = time.monotonic() + MOVE_GRACE
+            self._event_at = self._read_bytes
+            self._read_bytes += sum(event.size for event in events)
+            for event in events:
+                self._dispatch(event)
+                self._event_at += event.size
+        self._expire_moves()
+        self._retry_roots()
+        if self._moves:
+            with self._drain_lock:
+                self._drain_waiters[:0] = waiters
+        else:
+            for done in waiters:
+                done.set()
+
+    def _poll_timeout_ms(self) -> int | None:
+        deadlines = [move.deadline for move in self._moves.values()]
+        if None in self._tops:
+            deadlines.append(self._next_root_retry)
+        if not deadlines:
+            return None
+        return max(0, math.ceil((min(deadlines) - time.monotonic()) * 1000))
+
+    # Events -------------------------------------------------------------
+
+    def _dispatch(self, event: ino.Event) -> None:
+        if event.mask & ino.IN_Q_OVERFLOW:
+            self._resync("the inotify event queue overflowed")
+            return
+        node = self._by_wd.get(event.wd)
+        if node is None:
+            return  # a watch already dropped: what it still reports is no longer ours
+        if not event.name:
+            self._on_self(node, event.mask)
+            return
+        where = self._where(node)
+        if where is None:
+            return  # inside a directory that was moved away: it is reported as a whole
+        root, dir_rel = where
+        rel = dir_rel + b"/" + event.name if dir_rel else event.name
+        is_dir = bool(event.mask & ino.IN_ISDIR)
+        excluded = self._excluded(root, rel, is_dir)
+        if self._moves and event.mask & (ino.IN_CREATE | ino.IN_MOVED_TO):
+            self._moved_out_before(root, rel)
+        if event.mask & ino.IN_MOVED_FROM:
+            moved = self._current(node, event.name) if is_dir else None
+            if moved is not None:
+                self._unlink(moved)
+            self._moves[event.cookie] = _MovedFrom(root, rel, is_dir, excluded, moved, self._grace_end)
+        elif event.mask & ino.IN_MOVED_TO:
+            self._moved_to(self._moves.pop(event.cookie, None), node, event.name, root, rel, is_dir, excluded)
+        elif excluded:
+            return
+        elif event.mask & ino.IN_DELETE:
+            if is_dir:
+                self._forget(self._current(node, event.name))
+            self._sink.deleted(root, rel)
+        elif is_dir and event.mask & ino.IN_CREATE:
+            self._arrived(node, event.name, root, rel)
+        else:
+            self._sink.changed(root, rel, is_dir)
+
+    def _on_self(self, node: _Dir, mask: int) -> None:
+        """An event about a watched directory itself; its parent reports all but the roots' and unmounts."""
+        if node.root is not None:
+            if mask & GONE_SELF:
+                what = "unmounted" if mask & ino.IN_UNMOUNT else "deleted or moved away"
+                self._root_gone(node.root, what)
+            elif mask & ino.IN_ATTRIB:
+                self._sink.changed(node.root, b"", True)
+        elif mask & ino.IN_UNMOUNT:
+            self._resync("a filesystem inside a mirrored root was unmounted")
+        elif mask & ino.IN_IGNORED:
+            self._forget(node)
+
+    def _arrived(self, parent: _Dir, name: bytes, root: int, rel: bytes) -> None:
+        """A directory appeared: watch it, then report it whole, since it may have filled before its watch existed."""
+        self._watch_tree(parent, name, os.path.join(self._roots[root], rel), root, rel)
+        self._sink.changed(root, rel, True)
+
+    def _moved_to(self, src: _MovedFrom | None, parent: _Dir, name: bytes,
+                  root: int, rel: bytes, is_dir: bool, excluded: bool) -> None:
+        if excluded:
+            if src is not None:
+                self._departed(src)
+            return
+        if src is None or src.excluded:
+            if is_dir:
+                self._arrived(parent, name, root, rel)
+            else:
+                self._sink.changed(root, rel, False)
+            return
+        if src.node is not None:
+            occupant = parent.children.get(name)
+            if occupant is None or occupant is src.node or occupant.horizon <= self._event_at:
+                self._link(src.node, parent, name)
+            # else a later walk already put what is there now: src.node moved on
+            # since, and the walk or rename that finds it will hang it back.
+        elif is_dir:
+            self._watch_tree(parent, name, os.path.join(self._roots[root], rel), root, rel)
+        if src.root == root:
+            self._sink.renamed(root, src.rel, rel, is_dir)
+        else:
+            self._sink.deleted(src.root, src.rel)
+            self._sink.changed(root, rel, is_dir)
+
+    def _departed(self, src: _MovedFrom) -> None:
+        # inotify follows an inode wherever it goes: a subtree moved out must be unwatched.
+        self._forget(src.node)
+        if not src.excluded:
+            self._sink.deleted(src.root, src.rel)
+
+    def _moved_out_before(self, root: int, rel: bytes) -> None:
+        """A name reappears while its move away is unpaired: that move went out, and is reported first."""
+        for cookie, move in list(self._moves.items()):
+            if move.root == root and move.rel == rel:
+                del self._moves[cookie]
+                self._departed(move)
+
+    def _expire_moves(self) -> None:
+        now = time.monotonic()
+        for cookie, move in list(self._moves.items()):
+            if move.deadline <= now:
+                del self._moves[cookie]
+                self._departed(move)
+
+    # Roots and full walks -----------------------------------------------
+
+    def _watch_root(self, i: int) -> bool:
+        return self._watch_tree(None, b"", self._roots[i], i, b"") is not None
+
+    def _root_gone(self, i: int, what: str, keep_node: bool = False) -> None:
+        """Stop treating root i as watched; keep_node when its node now lives in another root's tree."""
+        if keep_node:
+            self._tops[i].root = None
+        else:
+            self._forget(self._tops[i])
+        self._tops[i] = None
+        self._next_root_retry = time.monotonic()  # at once: "mv new root" may already be done
+        path = _show(self._roots[i])
+        log.warning("mirrored root %s was %s: it will be watched again as soon as it exists", path, what)
+        self._sink.full_sync_needed(f"mirrored root {path} was {what}")
+
+    def _retry_roots(self) -> None:
+        now = time.monotonic()
+        if None not in self._tops or now < self._next_root_retry:
+            return
+        self._next_root_retry = now + ROOT_RETRY
+        for i, top in enumerate(self._tops):
+            if top is None and self._watch_root(i):
+                path = _show(self._roots[i])
+                log.warning("mirrored root %s exists again and is watched", path)
+                self._sink.full_sync_needed(f"mirrored root {path} appeared")
+
+    def _resync(self, why: str) -> None:
+        """Rebuild the whole tree from the disk, keeping watches that still apply, then ask for a full sync."""
+        stale = self._by_wd
+        self._by_wd, self._tops, self._moves = {}, [None] * len(self._roots), {}
+        self._unwatched = 0
+        for i in range(len(self._roots)):
+            self._watch_root(i)
+        for wd in stale.keys() - self._by_wd.keys():
+            self._ino.rm_watch(wd)
+        log.warning("%s: every directory was watched again, a full sync follows", why)
+        self._sink.full_sync_needed(why)
+
+    # The tree -----------------------------------------------------------
+
+    def _watch_tree(self, parent: _Dir | None, name: bytes, path: bytes, root: int, rel: bytes) -> _Dir | None:
+        """Watch a directory and every directory under it; return its node, None if it is gone.
+
+        Each directory is watched before it is listed: an entry created
+        meanwhile is either listed or reported by the new watch.
+        """
+        top, failure, failed = None, None, 0
+        horizon = self._read_bytes + self._ino.queued_bytes()
+        stack = [(parent, name, path, rel)]
+        while stack:
+            parent, name, path, rel = stack.pop()
+            try:
+                wd = self._ino.add_watch(path, DIR_MASK if parent is not None else ROOT_MASK)
+            except ino.WatchTargetGone:
+                continue
+            except OSError as err:
+                # Still listed: its subdirectories may be watchable, and are counted if not.
+                wd, failure, failed = None, err, failed + 1
+            node = self._attach(parent, name, wd, root)
+            if node is None:
+                continue
+            node.horizon = horizon
+            top = top or node
+            for entry in _subdirs(path):
+                child_rel = rel + b"/" + entry.name if rel else entry.name
+                if not self._excluded(root, child_rel, True):
+                    stack.append((node, entry.name, entry.path, child_rel))
+        if failed:
+            self._report_unwatched(failed, failure)
+        return top
+
+    def _attach(self, parent: _Dir | None, name: bytes, wd: int | None, root: int) -> _Dir | None:
+        """The node for a directory just watched; None for a bind mount of one of its own ancestors."""
+        node = self._by_wd.get(wd) if wd is not None else None
+        if node is None:
+            node = _Dir(wd, name)
+            if wd is not None:
+                self._by_wd[wd] = node
+        elif parent is not None and _is_ancestor(node, parent):
+            return None  # following it would loop forever
+        else:
+            self._disown(node)
+            if parent is not None and node.root is not None:
+                # A root's own inode turned up inside a tree: the root was moved there.
+                self._root_gone(node.root, "moved into another mirrored root", keep_node=True)
+        if parent is None:
+            self._unlink(node)
+            node.root = root
+            self._tops[root] = node
+        else:
+            self._link(node, parent, name)
+        return node
+
+    def _disown(self, node: _Dir) -> None:
+        """A walk found node on disk: a pending move out must no longer unwatch it."""
+        for cookie, move in self._moves.items():
+            if move.node is node:
+                self._moves[cookie] = move._replace(node=None)
+
+    def _current(self, parent: _Dir, name: bytes) -> _Dir | None:
+        """The child an event dispatched now may move or drop: not one placed by a walk that saw its outcome."""
+        child = parent.children.get(name)
+        return child if child is not None and child.horizon <= self._event_at else None
+
+    def _link(self, node: _Dir, parent: _Dir, name: bytes) -> None:
+        """Hang node under parent as name, detaching what was there: IN_IGNORED drops it if it is gone."""
+        self._unlink(node)
+        replaced = parent.children.get(name)
+        if replaced is not None and replaced is not node:
+            self._unlink(replaced)
+        node.parent, node.name = parent, name
+        parent.children[name] = node
+
+    @staticmethod
+    def _unlink(node: _Dir) -> None:
+        if node.parent is not None and node.parent.children.get(node.name) is node:
+            del node.parent.children[node.name]
+        node.parent = None
+
+    def _forget(self, node: _Dir | None) -> None:
+        """Unwatch a subtree that left the mirror."""
+        if node is None:
+            return
+        self._unlink(node)
+        stack = [node]
+        while stack:
+            node = stack.pop()
+            stack.extend(node.children.values())
+            if node.wd is not None and self._by_wd.get(node.wd) is node:
+                del self._by_wd[node.wd]
+                self._ino.rm_watch(node.wd)
+
+    def _where(self, node: _Dir) -> tuple[int, bytes] | None:
+        """(root, rel) of a node, None when it hangs in no root (moved away, pending a pair)."""
+        names = []
+        while node.root is None:
+            if node.parent is None:
+                return None
+            names.append(node.name)
+            node = node.parent
+        return node.root, b"/".join(reversed(names))
+
+    def _report_unwatched(self, count: int, failure: OSError) -> None:
+        self._unwatched += count
+        if time.monotonic() - self._last_warning >= WARNING_INTERVAL:  # once a minute, not once a mkdir
+            self._last_warning = time.monotonic()
+            advice = ("the inotify watch limit is reached: raise fs.inotify.max_user_watches (sysctl)"
+                      " and restart fmirror" if isinstance(failure, ino.WatchLimitReached) else str(failure))
+            log.warning("%d directories are not watched, so not mirrored live: %s", self._unwatched, advice)
+        self._sink.full_sync_needed(f"{count} directories could not be watched ({failure.strerror})")
+
+
+def _is_ancestor(node: _Dir, of: _Dir) -> bool:
+    while of is not None:
+        if of is node:
+            return True
+        of = of.parent
+    return False
+
+
+def _subdirs(path: bytes) -> list[os.DirEntry]:
+    """The subdirectories of path, symlinks not followed; none when it vanished or cannot be read."""
+    try:
+        with os.scandir(path) as entries:
+            return [entry for entry in entries if entry.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
+def _refuse_nested(roots: list[bytes]) -> None:
+    # One inode, one watch: a directory in two roots would be claimed by both.
+    ordered = sorted(roots)
+    for outer, inner in zip(ordered, ordered[1:]):
+        if inner == outer or inner.startswith(outer.rstrip(b"/") + b"/"):
+            raise ValueError(f"mirrored roots overlap: {_show(outer)} and {_show(inner)}")
+
+
+def _show(path: bytes) -> str:
+    return path.decode(errors="backslashreplace")

@@ -1,0 +1,189 @@
+"""Failover on real hosts: the slave watches the master and takes the floating IP, never making two masters."""
+
+import threading
+import time
+
+import pytest
+
+from fmirror.lab import client, trees
+from fmirror.lab.cluster import Cluster, config
+from fmirror.lab.wait import wait_until
+
+TAKEOVER = 30
+
+
+@pytest.fixture
+def cluster_factory(make_lab):
+    def make(witness=True, **sections):
+        lab = make_lab()
+        return Cluster(lab, config(lab, witness=witness, **sections))
+    return make
+
+
+@pytest.fixture
+def cluster(cluster_factory):
+    return cluster_factory().start()
+
+
+class IpSampler:
+    """Samples who holds the floating IP every 20 ms, in the background."""
+
+    def __init__(self, cluster):
+        self.cluster, self.samples, self.stop = cluster, [], threading.Event()
+        self.thread = threading.Thread(target=self._run)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop.is_set():
+            self.samples.append(tuple(self.cluster.holders()))
+            time.sleep(0.02)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        return self.samples
+
+
+def _role(cluster, host):
+    return cluster.status(host)["role"], cluster.status(host)["epoch"]
+
+
+def test_master_cut_off_the_slave_takes_over_and_the_client_keeps_getting_answers(cluster):
+    cluster.start_client()
+    wait_until(lambda: any(w == "master" for _, w in cluster.answers()), 10, "client served by master")
+    cluster.lab.link_down("master")
+    cluster.wait_holder("slave", TAKEOVER)
+    wait_until(lambda: client.gap(cluster.answers(), "master", "slave"), TAKEOVER, "client served by the slave")
+    assert _role(cluster, "slave") == ("master", 2)
+    promoted = [h for h in cluster.hooks("slave") if h["hook"] == "promote"]
+    assert promoted and promoted[-1]["FMIRROR_EPOCH"] == "2" and promoted[-1]["FMIRROR_ROLE"] == "master"
+    assert any(h["FMIRROR_EVENT"] == "master-down" for h in cluster.hooks("slave") if h["hook"] == "notify")
+
+
+def test_master_service_down_the_slave_makes_it_step_down_never_two_holders(cluster):
+    sampler = IpSampler(cluster)
+    try:
+        cluster.stop_web("master")
+        cluster.wait_holder("slave", TAKEOVER)
+        time.sleep(0.5)
+    finally:
+        samples = sampler.close()
+    assert all(len(s) <= 1 for s in samples), "both hosts held the floating IP at once"
+    assert ("slave",) in samples
+    assert _role(cluster, "slave") == ("master", 2)
+    # The old master pushed what it had and follows the new one.
+    assert cluster.status("master")["role"] in ("slave", "suspended")
+
+
+def test_partition_between_master_and_slave_only_promotes_nobody(cluster):
+    cluster.lab.block("master", "slave")
+    log = cluster.lab.log_path("slave", "daemon")
+    wait_until(lambda: b"master-down" in log.read_bytes(), 20, "slave sees the master down")
+    # The master still answers ARP for the floating IP and cannot be asked to step down.
+    wait_until(lambda: b"not promoting" in log.read_bytes(), 30, "promotion refused")
+    time.sleep(2)   # more rounds: still no promotion
+    assert cluster.holders() == ["master"]
+    assert _role(cluster, "slave") == ("slave", 1)
+
+
+def test_slave_cut_off_from_master_and_witness_stays_slave_and_says_it_is_isolated(cluster):
+    cluster.lab.block("slave", "master")
+    cluster.lab.block("slave", "witness")
+    log = cluster.lab.log_path("slave", "daemon")
+    wait_until(lambda: b"I am the isolated one" in log.read_bytes(), 20, "isolation reported")
+    time.sleep(2)
+    assert _role(cluster, "slave") == ("slave", 1)
+    assert cluster.holders() == ["master"]
+    assert any(h["FMIRROR_EVENT"] == "isolated" for h in cluster.hooks("slave"))
+
+
+def test_isolated_master_drops_the_ip_and_is_suspended_after_the_link_heals(cluster):
+    cluster.lab.block("master", "slave")
+    cluster.lab.block("master", "witness")
+    cluster.wait_holder("slave", TAKEOVER)
+    assert b"dropped the floating IP" in cluster.lab.log_path("master", "daemon").read_bytes()
+    assert _role(cluster, "slave") == ("master", 2)
+    cluster.lab.unblock("master", "slave")
+    cluster.lab.unblock("master", "witness")
+    wait_until(lambda: cluster.status("master")["role"] == "suspended", TAKEOVER, "old master suspended")
+    assert cluster.holders() == ["slave"]
+    # Whatever the old master writes now goes nowhere: pushes from it are refused.
+    (cluster.lab["master"].path("/srv/www") / "late").write_text("written on a suspended node")
+    time.sleep(2)
+    assert not (cluster.lab["slave"].path("/srv/www") / "late").exists()
+    st = cluster.status("master")
+    assert "fmirror restore" in st["suspended"]["next"]
+
+
+def test_one_failed_round_is_no_failover_but_fall_rounds_are(cluster):
+    cluster.stop_web("master")
+    time.sleep(0.4)          # at most two rounds without the page: fall is 3
+    cluster.start_web("master")
+    time.sleep(3)
+    assert cluster.holders() == ["master"] and _role(cluster, "slave") == ("slave", 1)
+    cluster.stop_web("master")
+    cluster.wait_holder("slave", TAKEOVER)
+
+
+def test_manual_mode_waits_for_the_operator(cluster_factory):
+    cluster = cluster_factory(monitor={"failover": "manual"}).start()
+    refused = cluster.lab.fmirror("slave", "failover")
+    assert refused.returncode == 3 and b"the master answers" in refused.stderr
+    cluster.lab.link_down("master")
+    log = cluster.lab.log_path("slave", "daemon")
+    wait_until(lambda: b"failover is manual" in log.read_bytes(), 20, "slave waits for the operator")
+    time.sleep(2)
+    assert cluster.holders() == [] and _role(cluster, "slave") == ("slave", 1)
+    forced = cluster.lab.fmirror("slave", "failover", "--force", timeout=120)
+    assert forced.returncode == 0, forced.stderr
+    cluster.wait_holder("slave", 5)
+    assert _role(cluster, "slave") == ("master", 2)
+
+
+def test_switchover_with_writes_running_loses_nothing(cluster):
+    m = cluster.lab["master"].path("/srv/www")
+    stop, written = threading.Event(), []
+
+    def writer():
+        i = 0
+        while not stop.is_set():
+            name = f"w{i:05d}"
+            (m / name).write_text(name)
+            written.append(name)
+            i += 1
+            time.sleep(0.01)
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        time.sleep(1)
+        before = list(written)
+        result = cluster.lab.fmirror("slave", "switchover", timeout=200)
+    finally:
+        stop.set()
+        t.join()
+    assert result.returncode == 0, result.stderr
+    cluster.wait_holder("slave", 10)
+    assert _role(cluster, "slave") == ("master", 2)
+    assert cluster.status("master")["role"] == "slave"
+    s = cluster.lab["slave"].path("/srv/www")
+    missing = [n for n in before if not (s / n).exists()]
+    assert not missing, f"{len(missing)} files written before the switchover are missing"
+    # The new master now pushes to the old one: both trees end up identical.
+    (s / "after-switchover").write_text("from the new master")
+    trees.wait_equal(s, m, 60)
+
+
+def test_restarted_old_master_does_not_claim_the_ip(cluster):
+    cluster.lab.link_down("master")
+    cluster.wait_holder("slave", TAKEOVER)
+    cluster.lab.kill_daemon("master")
+    cluster.lab.link_up("master")
+    sampler = IpSampler(cluster)
+    try:
+        cluster.lab.start_daemon("master")
+        wait_until(lambda: cluster.status("master")["role"] == "suspended", TAKEOVER, "old master suspended")
+        time.sleep(1)
+    finally:
+        samples = sampler.close()
+    assert all("master" not in s for s in samples)
+    assert cluster.holders() == ["slave"]
