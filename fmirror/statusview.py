@@ -24,6 +24,19 @@ def render(data: dict, now: float | None = None) -> str:
     lines = [f"node {data['node']}: {data['role']}, epoch {data['epoch']}, since {_ago(data.get('role_since'), now)}"]
     daemon = data.get("daemon", {})
     lines.append(f"daemon: running, pid {daemon['pid']}" if daemon.get("running") else "daemon: not running")
+    if data.get("reason"):
+        lines.append(f"why: {data['reason']}")
+    fip = data.get("floating_ip")
+    if fip:
+        lines.append(f"floating IP {fip['address']}: {'held here' if fip['held'] else 'NOT held here'}")
+    mon = data.get("monitor")
+    if mon:
+        checks = ", ".join(f"{n} {'ok' if c['ok'] else 'FAILED'}" for n, c in mon["checks"].items())
+        lines.append(f"master {mon['master_node']}: {mon['master']} ({mon['failures']} failed rounds in a row); {checks}")
+    sus = data.get("suspended")
+    if sus:
+        lines.append(f"SUSPENDED since {_ago(sus['since'], now)}; newer master: {sus['newer_master']}")
+        lines.append(f"next: {sus['next']}")
     if data.get("unwatched_dirs"):
         lines.append(f"WARNING: {data['unwatched_dirs']} directories are not watched (inotify watch limit); "
                      "raise fs.inotify.max_user_watches")

@@ -1,6 +1,8 @@
 """`fmirror demo`: a lab of real hosts on this machine, and the story told with timings.
 
 Scene 1 (mirroring): a master mirrors a small web site live to a slave.
+Scene 2 (failover): the master dies; a client polling the floating IP keeps
+getting the page, now from the slave.
 """
 
 import os
@@ -10,7 +12,8 @@ import time
 from pathlib import Path
 
 from fmirror.errors import ExitCode, Failed
-from fmirror.lab import Lab, mirror, trees, unavailable_reason
+from fmirror.lab import Lab, client, mirror, trees, unavailable_reason
+from fmirror.lab.cluster import FLOATING, Cluster, config
 from fmirror.lab.wait import wait_until
 
 
@@ -52,17 +55,16 @@ def appear(path: Path, content: bytes | None = None, timeout=10.0) -> float:
     return time.monotonic() - start
 
 
-def scene_mirroring(lab: Lab, clock: Clock):
+def scene_mirroring(lab: Lab, clock: Clock) -> Cluster:
     step("Scene 1: live mirroring")
-    cfg = mirror.config(lab, log_level="info")
-    mirror.install(lab, cfg)
+    cluster = Cluster(lab, config(lab, log_level="info"))
     m, s = lab["master"].path("/srv/www"), lab["slave"].path("/srv/www")
     sample_site(m)
     say(f"{clock} the master holds a web site: {sum(1 for _ in m.rglob('*'))} files in /srv/www")
     started = time.monotonic()
-    mirror.start(lab, cfg)
-    say(f"{clock} daemons up on master and slave; first full reconciliation done in "
-        f"{time.monotonic() - started:.2f} s")
+    cluster.start()
+    say(f"{clock} daemons up on master and slave; first full reconciliation done and the floating IP "
+        f"{FLOATING} on the master in {time.monotonic() - started:.2f} s")
     trees.wait_equal(m, s, 30)
     say(f"{clock} the slave's /srv/www is identical (content, modes, mtimes)")
 
@@ -86,6 +88,30 @@ def scene_mirroring(lab: Lab, clock: Clock):
     say(f"{clock} trees identical again")
     step("fmirror status on the master")
     say(lab.fmirror("master", "status").stdout.decode())
+    return cluster
+
+
+def scene_failover(cluster: Cluster, clock: Clock):
+    step("Scene 2: the master dies")
+    lab = cluster.lab
+    cluster.start_client()
+    wait_until(lambda: any(w == "master" for _, w in cluster.answers()), 10, "client served by the master")
+    say(f"{clock} the client polls http://{FLOATING}/ every 50 ms; the master answers")
+    cut = time.time()
+    lab.link_down("master")
+    say(f"{clock} the master's network link is cut")
+    found = wait_until(lambda: client.gap(cluster.answers(), "master", "slave"), 30, "client served by the slave")
+    events = {e["event"]: e["at"] for e in cluster.status("slave")["events"]}
+    say(f"{clock} timeline, from the cut:")
+    say(f"           last answer from the master   {found[0] - cut:+6.2f} s")
+    say(f"           slave declares master down     {events['master-down'] - cut:+6.2f} s")
+    say(f"           slave promoted (epoch 2)       {events['promoted'] - cut:+6.2f} s")
+    say(f"           first answer from the slave    {found[1] - cut:+6.2f} s")
+    say(f"{clock} the client saw {found[1] - found[0]:.2f} s without an answer")
+    (lab["slave"].path("/srv/www") / "during-outage.html").write_text("<p>written on the new master</p>\n")
+    say(f"{clock} the new master keeps working and tracks its changes for when the old one returns")
+    step("fmirror status on the new master")
+    say(lab.fmirror("slave", "status").stdout.decode())
 
 
 def demo(keep: bool = False) -> int:
@@ -95,11 +121,12 @@ def demo(keep: bool = False) -> int:
     clock = Clock()
     with tempfile.TemporaryDirectory(prefix="fmirror-demo-") as work:
         step("Building the lab: real hosts (network, mount and UTS namespaces) on this machine")
-        with Lab(Path(work), hosts=("master", "slave", "client")) as lab:
+        with Lab(Path(work)) as lab:
             lab.start()
-            for name in ("master", "slave", "client"):
-                say(f"{clock} host {name:7s} {lab[name].address}  (own sshd, /srv, /etc/fmirror, /var/lib/fmirror)")
-            scene_mirroring(lab, clock)
+            for name in lab.hosts:
+                say(f"{clock} host {name:7s} {lab[name].address:15s} (own sshd, /srv, /etc/fmirror, /var/lib/fmirror)")
+            cluster = scene_mirroring(lab, clock)
+            scene_failover(cluster, clock)
             if keep and sys.stdin.isatty():
                 input(f"\nThe lab is up under {work}; press Enter to tear it down. ")
     step(f"{clock} lab torn down; nothing left behind")

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from fmirror.lab import client, trees
-from fmirror.lab.cluster import Cluster, config
+from fmirror.lab.cluster import Cluster, config, hook
 from fmirror.lab.wait import wait_until
 
 TAKEOVER = 30
@@ -187,3 +187,18 @@ def test_restarted_old_master_does_not_claim_the_ip(cluster):
         samples = sampler.close()
     assert all("master" not in s for s in samples)
     assert cluster.holders() == ["slave"]
+
+
+def test_master_holding_the_ip_that_cannot_be_asked_is_fenced_first(cluster_factory):
+    cluster = cluster_factory()
+    cluster.cfg["hooks"]["fence"] = hook("fence")
+    cluster.start()
+    # The master keeps the IP but its service and its sshd are gone: no way to ask it to step down.
+    cluster.lab.stop_sshd("master")
+    cluster.stop_web("master")
+    fenced = wait_until(lambda: [h for h in cluster.hooks("slave") if h["hook"] == "fence"], TAKEOVER, "fence hook")
+    assert fenced[0]["FMIRROR_DETAIL"] == "master"
+    cluster.lab.link_down("master")       # what the fence hook's power switch would do
+    cluster.wait_holder("slave", TAKEOVER)
+    assert _role(cluster, "slave") == ("master", 2)
+    assert any(h.get("FMIRROR_EVENT") == "fenced" for h in cluster.hooks("slave") if h["hook"] == "notify")
