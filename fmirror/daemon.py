@@ -12,16 +12,20 @@ import threading
 import time
 
 from fmirror import control, failover, logs, state as state_mod
+from fmirror.api import ApiServer
 from fmirror.config import load_config
 from fmirror.config.model import Role
 from fmirror.errors import Error, Failed
 from fmirror.hooks import Events
+from fmirror.metrics import Metrics
 from fmirror.probes import Prober
 from fmirror.roles import MasterRunner, SlaveRunner, SuspendedRunner
+from fmirror.sdnotify import Notifier
 
 log = logging.getLogger(__name__)
 
 MAX_TICK = 0.5
+STATUS_EVERY = 5.0   # s between STATUS= lines to systemd
 
 
 class Daemon:
@@ -38,7 +42,13 @@ class Daemon:
         self.pending_suspend = None
         self.started = time.time()
         self.prober = Prober()
-        self.events = Events(self.cfg)
+        # Created once: counters survive a reload.
+        self.metrics = Metrics()
+        self.notifier = Notifier.from_env()
+        self.events = Events(self.cfg, on_event=self.metrics.event)
+        self.api = None
+        self.ready = False
+        self.last_status_line = 0.0
 
     # --- the shell ------------------------------------------------------------
 
@@ -50,20 +60,52 @@ class Daemon:
         server = control.ControlServer(self.cfg.state_dir, self._control_ops())
         log.info("starting as %s, epoch %d", self.state.role.value, self.state.epoch)
         try:
+            self._start_api()
             self.start_runner(claim_ip=True)
             while not self.stopping.is_set():
                 with self.lock:
                     sentence = self.cycle()
                 if sentence:
                     log.info(sentence)
+                self._tell_systemd(sentence)
                 self.stopping.wait(min(MAX_TICK, self.runner.tick() if self.runner else MAX_TICK))
         finally:
+            self.notifier.stopping()
             with self.lock:
                 self.stop_runner()
+            if self.api is not None:
+                self.api.close()
             server.close()
             self.prober.close()
             log.info("stopped")
         return 0
+
+    def _start_api(self):
+        try:
+            self.api = ApiServer(self.cfg.api.listen, self.status, self.metrics)
+            self.api.start()
+        except OSError as e:
+            raise Failed(f"api.listen {self.cfg.api.listen}: {e.strerror or e}") from None
+
+    def _tell_systemd(self, sentence):
+        """READY once the role is in place (first reconciliation, first monitor round); keep-alives."""
+        self.notifier.watchdog()
+        if not self.ready and self.runner is not None and self.runner.ready():
+            self.ready = True
+            self.notifier.ready(self._summary())
+            log.info("ready: %s", self._summary())
+        elif sentence or time.monotonic() - self.last_status_line > STATUS_EVERY:
+            self.last_status_line = time.monotonic()
+            self.notifier.status(self._summary())
+
+    def _summary(self) -> str:
+        s = self.state
+        text = f"{s.role.value}, epoch {s.epoch}"
+        slaves = self.status().get("slaves", {})
+        lags = [x["lag"] for x in slaves.values()]
+        if lags:
+            text += ", lag " + ("unknown" if None in lags else f"{max(lags):.1f} s")
+        return text
 
     def cycle(self):
         if self.reload_requested:
@@ -86,9 +128,13 @@ class Daemon:
             log.error("reload refused, the running configuration stays: %s", str(e).replace("\n", "; "))
             return None
         self.stop_runner()
+        listen_changed = cfg.api.listen != self.cfg.api.listen
         self.cfg = cfg
         self.events.cfg = cfg
         logs.set_level(cfg.log_level)
+        if listen_changed:
+            self.api.close()
+            self._start_api()
         self.start_runner(claim_ip=False)
         return f"configuration reloaded from {cfg.path}"
 

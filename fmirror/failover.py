@@ -92,6 +92,7 @@ def promote(d, reason: str, epoch: int | None = None, ip_answered: bool | None =
         vip.claim(cfg)
     hooks.run(cfg, "promote", cfg.hooks.promote, Event.PROMOTED.value, "master", new_epoch, reason)
     d.events.emit(Event.PROMOTED, "master", new_epoch, reason)
+    d.metrics.failover()
     d.start_runner(claim_ip=False)
     return f"promoted to master, epoch {new_epoch}: {reason}"
 

@@ -33,7 +33,8 @@ class Event(enum.Enum):
 
 
 def environment(cfg: Config, event: str, role: str, epoch: int, detail: str = "") -> dict:
-    env = dict(os.environ)
+    # systemd's notify socket and watchdog are the daemon's own, not its hooks'.
+    env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
     env.update({"FMIRROR_EVENT": event, "FMIRROR_ROLE": role, "FMIRROR_EPOCH": str(epoch),
                 "FMIRROR_NODE": cfg.node, "FMIRROR_DETAIL": detail})
     return env

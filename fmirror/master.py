@@ -19,7 +19,7 @@ ACK_PERSIST_INTERVAL = 1.0
 
 
 class Replicator:
-    def __init__(self, cfg: Config, epoch, on_refused=None):
+    def __init__(self, cfg: Config, epoch, on_refused=None, metrics=None):
         self.cfg = cfg
         self.epoch = epoch                      # callable: the live epoch
         self.slaves = [p for p in cfg.peers]
@@ -27,7 +27,8 @@ class Replicator:
         matcher = compile_excludes(cfg.exclude)
         self.watcher = Watcher([os.fsencode(p) for p in cfg.paths],
                                lambda root, rel, is_dir: matcher(rel, is_dir), self.changes)
-        self.pushers = {p.name: Pusher(cfg, p, self.changes, epoch, on_push=self._acked, on_refused=on_refused)
+        self.pushers = {p.name: Pusher(cfg, p, self.changes, epoch, on_push=self._acked, on_refused=on_refused,
+                                       metrics=metrics)
                         for p in self.slaves}
         self.last_full_request = 0.0
         self._persisted = {}
@@ -52,6 +53,9 @@ class Replicator:
                 pusher.join()
         for peer in self.slaves:
             ssh.close(self.cfg, peer)
+
+    def first_sync_tried(self) -> bool:
+        return all(p.status.state != "starting" for p in self.pushers.values())
 
     def request_full_sync(self, reason):
         self.last_full_request = time.monotonic()

@@ -54,12 +54,14 @@ class SlaveStatus:
 
 
 class Pusher(threading.Thread):
-    def __init__(self, cfg: Config, peer: Node, changes: ChangeLog, epoch, on_push=None, on_refused=None):
+    def __init__(self, cfg: Config, peer: Node, changes: ChangeLog, epoch, on_push=None, on_refused=None,
+                 metrics=None):
         super().__init__(name=f"push-{peer.name}", daemon=True)
         self.cfg, self.peer, self.changes = cfg, peer, changes
         self.epoch = epoch                  # callable: the epoch pushes carry now
         self.on_push = on_push or (lambda peer: None)
         self.on_refused = on_refused or (lambda peer, refusal: None)
+        self.metrics = metrics
         self.status = SlaveStatus()
         self.stopping = threading.Event()
         self.backoff = Backoff()
@@ -95,6 +97,8 @@ class Pusher(threading.Thread):
         if self.status.last_error != message:
             log.warning("%s: %s; changes stay queued and are retried", self.peer.name, message)
         self.status.state, self.status.last_error, self.status.last_error_at = state, message, time.time()
+        if self.metrics is not None:
+            self.metrics.push_error(self.peer.name, state)
 
     def _succeeded(self, batch):
         if self.status.state in ("retrying", "refused"):
@@ -115,6 +119,8 @@ class Pusher(threading.Thread):
             self.changes.ack_full(self.peer.name, batch)
             self.status.last_full_sync = time.time()
             self.status.last_full_sync_seconds = time.monotonic() - started
+            if self.metrics is not None:
+                self.metrics.full_sync(self.peer.name, self.status.last_full_sync_seconds)
             log.info("%s: full reconciliation done in %.1f s", self.peer.name,
                      self.status.last_full_sync_seconds)
             return

@@ -89,6 +89,9 @@ class SlaveRunner:
             tasks["dad"] = lambda: (vip.someone_answers(self.cfg), "")
         return tasks
 
+    def ready(self) -> bool:
+        return bool(self.last)
+
     def master_answers(self) -> bool:
         m = self.cfg.monitor
         results = self.d.prober.round(self._tasks(False), m.timeout)
@@ -180,7 +183,7 @@ class SlaveRunner:
 class MasterRunner:
     def __init__(self, d, claim_ip: bool):
         self.d, self.cfg = d, d.cfg
-        self.replicator = Replicator(d.cfg, lambda: d.state.epoch, on_refused=d.on_refused)
+        self.replicator = Replicator(d.cfg, lambda: d.state.epoch, on_refused=d.on_refused, metrics=d.metrics)
         m = self.cfg.monitor
         self.hyst = Hysteresis(m.fall, m.rise)
         self.next_round = 0.0
@@ -196,6 +199,10 @@ class MasterRunner:
 
     def drain(self, seconds) -> bool:
         return self.replicator.wait(seconds)
+
+    def ready(self) -> bool:
+        """Every slave had its first full reconciliation tried: a dead slave must not hold back the service."""
+        return self.replicator.first_sync_tried()
 
     def tick(self):
         return max(0.01, min(self.next_round - time.monotonic(), self.replicator.tick()))
@@ -288,6 +295,9 @@ class SuspendedRunner:
 
     def tick(self):
         return 1.0
+
+    def ready(self) -> bool:
+        return True
 
     def cycle(self):
         return None

@@ -108,6 +108,8 @@ class Watcher:
         self._read_bytes = 0  # stream offset: bytes of events read so far
         self._event_at = 0  # stream offset of the event being dispatched
         self._grace_end = 0.0  # when an IN_MOVED_FROM of the current batch counts as a move out
+        # (parent, name, until): directories a walk could not find by path, retried until then
+        self._lost_walks: list[tuple[_Dir, bytes, float]] = []
         self._unwatched = 0
         self._last_warning = -math.inf
         self._next_root_retry = 0.0
@@ -183,8 +185,9 @@ class Watcher:
                 self._dispatch(event)
                 self._event_at += event.size
         self._expire_moves()
+        self._retry_lost_walks()
         self._retry_roots()
-        if self._moves:
+        if self._moves or self._lost_walks:
             with self._drain_lock:
                 self._drain_waiters[:0] = waiters
         else:
@@ -193,6 +196,7 @@ class Watcher:
 
     def _poll_timeout_ms(self) -> int | None:
         deadlines = [move.deadline for move in self._moves.values()]
+        deadlines += [until for _, _, until in self._lost_walks]
         if None in self._tops:
             deadlines.append(self._next_root_retry)
         if not deadlines:
@@ -253,7 +257,7 @@ class Watcher:
 
     def _arrived(self, parent: _Dir, name: bytes, root: int, rel: bytes) -> None:
         """A directory appeared: watch it, then report it whole, since it may have filled before its watch existed."""
-        self._watch_tree(parent, name, os.path.join(self._roots[root], rel), root, rel)
+        self._watch_tree(parent, name, root, rel)
         self._sink.changed(root, rel, True)
 
     def _moved_to(self, src: _MovedFrom | None, parent: _Dir, name: bytes,
@@ -275,7 +279,7 @@ class Watcher:
             # else a later walk already put what is there now: src.node moved on
             # since, and the walk or rename that finds it will hang it back.
         elif is_dir:
-            self._watch_tree(parent, name, os.path.join(self._roots[root], rel), root, rel)
+            self._watch_tree(parent, name, root, rel)
         if src.root == root:
             self._sink.renamed(root, src.rel, rel, is_dir)
         else:
@@ -295,6 +299,17 @@ class Watcher:
                 del self._moves[cookie]
                 self._departed(move)
 
+    def _retry_lost_walks(self) -> None:
+        lost, self._lost_walks = self._lost_walks, []
+        for parent, name, until in lost:
+            where = self._where(parent)
+            if where is None or name in parent.children:
+                continue  # its parent left the roots, or something else put it in place
+            root, parent_rel = where
+            rel = parent_rel + b"/" + name if parent_rel else name
+            if not self._excluded(root, rel, True) and self._watch_tree(parent, name, root, rel, until):
+                self._sink.changed(root, rel, True)  # unwatched until now: whatever it holds
+
     def _expire_moves(self) -> None:
         now = time.monotonic()
         for cookie, move in list(self._moves.items()):
@@ -305,15 +320,14 @@ class Watcher:
     # Roots and full walks -----------------------------------------------
 
     def _watch_root(self, i: int) -> bool:
-        return self._watch_tree(None, b"", self._roots[i], i, b"") is not None
+        return self._watch_tree(None, b"", i, b"") is not None
 
     def _root_gone(self, i: int, what: str, keep_node: bool = False) -> None:
         """Stop treating root i as watched; keep_node when its node now lives in another root's tree."""
-        if keep_node:
-            self._tops[i].root = None
-        else:
-            self._forget(self._tops[i])
-        self._tops[i] = None
+        top, self._tops[i] = self._tops[i], None
+        top.root = None
+        if not keep_node:
+            self._forget(top)
         self._next_root_retry = time.monotonic()  # at once: "mv new root" may already be done
         path = _show(self._roots[i])
         log.warning("mirrored root %s was %s: it will be watched again as soon as it exists", path, what)
@@ -333,7 +347,7 @@ class Watcher:
     def _resync(self, why: str) -> None:
         """Rebuild the whole tree from the disk, keeping watches that still apply, then ask for a full sync."""
         stale = self._by_wd
-        self._by_wd, self._tops, self._moves = {}, [None] * len(self._roots), {}
+        self._by_wd, self._tops, self._moves, self._lost_walks = {}, [None] * len(self._roots), {}, []
         self._unwatched = 0
         for i in range(len(self._roots)):
             self._watch_root(i)
@@ -344,20 +358,26 @@ class Watcher:
 
     # The tree -----------------------------------------------------------
 
-    def _watch_tree(self, parent: _Dir | None, name: bytes, path: bytes, root: int, rel: bytes) -> _Dir | None:
-        """Watch a directory and every directory under it; return its node, None if it is gone.
+    def _watch_tree(self, parent: _Dir | None, name: bytes, root: int, rel: bytes,
+                    until: float | None = None) -> _Dir | None:
+        """Watch a directory and every directory under it; return its node, None if it is not there.
 
         Each directory is watched before it is listed: an entry created
-        meanwhile is either listed or reported by the new watch.
+        meanwhile is either listed or reported by the new watch. One that is
+        not found may just have a stale path (an ancestor renamed by an event
+        not read yet): it is tried again until `until`, a short grace by default.
         """
         top, failure, failed = None, None, 0
         horizon = self._read_bytes + self._ino.queued_bytes()
-        stack = [(parent, name, path, rel)]
+        until = until or time.monotonic() + MOVE_GRACE
+        stack = [(parent, name, os.path.join(self._roots[root], rel), rel)]
         while stack:
             parent, name, path, rel = stack.pop()
             try:
                 wd = self._ino.add_watch(path, DIR_MASK if parent is not None else ROOT_MASK)
             except ino.WatchTargetGone:
+                if parent is not None and time.monotonic() < until:
+                    self._lost_walks.append((parent, name, until))
                 continue
             except OSError as err:
                 # Still listed: its subdirectories may be watchable, and are counted if not.
