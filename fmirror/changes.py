@@ -80,9 +80,11 @@ class SlaveQueue:
 class ChangeLog:
     """Fans the watcher's changes out to every slave's queue."""
 
-    def __init__(self, slaves):
+    def __init__(self, slaves, journal=None):
         self.lock = threading.Condition()
-        self.seq = 0
+        self.journal = journal
+        # Numbering goes on from the journal, so a restart never reuses a sequence number.
+        self.seq = journal.last if journal is not None else 0
         self.queues = {name: SlaveQueue() for name in slaves}
 
     # --- the watcher's sink -------------------------------------------------
@@ -97,6 +99,8 @@ class ChangeLog:
     def renamed(self, root: int, old: bytes, new: bytes, is_dir: bool):
         with self.lock:
             self.seq += 1
+            self._journal(root, old)
+            self._journal(root, new)
             now = time.monotonic()
             for q in self.queues.values():
                 q.renames.append(Rename(self.seq, root, old, new))
@@ -113,9 +117,14 @@ class ChangeLog:
                 q.full_requested = self.seq
             self.lock.notify_all()
 
+    def _journal(self, root, rel):
+        if self.journal is not None:
+            self.journal.append(self.seq, root, rel)
+
     def _mark(self, root, rel, tree):
         with self.lock:
             self.seq += 1
+            self._journal(root, rel)
             now = time.monotonic()
             for q in self.queues.values():
                 q.mark(self.seq, root, rel, tree, now)
@@ -134,6 +143,11 @@ class ChangeLog:
                     return True
                 self.lock.wait(poll if due is None else min(poll, due - now))
             return False
+
+    def sync_journal(self):
+        """Make every change recorded so far durable: done before each push, outside the lock."""
+        if self.journal is not None:
+            self.journal.sync()
 
     def take(self, slave, max_batch) -> Batch:
         q = self.queues[slave]
@@ -198,6 +212,10 @@ class ChangeLog:
                 if left <= 0:
                     return False
                 self.lock.wait(min(left, 0.5))
+
+    def acked(self, slave) -> int:
+        with self.lock:
+            return self.queues[slave].acked_seq(self.seq)
 
     def unsent(self, slave):
         """(count, oldest age in seconds or None, full sync pending)."""

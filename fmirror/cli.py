@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import signal
 import sys
 
 from fmirror import __version__
@@ -29,6 +30,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="promote even though the master may hold changes that never arrived here (data loss)")
     so = sub.add_parser("switchover", help="planned role swap with no loss (run on either node)")
     so.add_argument("--to", metavar="NODE", help="the slave to hand over to (default: the only one)")
+    r = sub.add_parser("restore", help="on a suspended node: show the divergence, rescue, reverse-sync, rejoin")
+    r.add_argument("--dry-run", action="store_true", help="only print the divergence report; touch nothing")
+    r.add_argument("--failback", action="store_true", help="after the rejoin, switch over back to this node")
+    r.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)")
+    r.add_argument("--json", action="store_true", help="the divergence report as JSON")
     sub.add_parser("serve", help="ssh forced command: receive pushes and answer peers (not for humans)")
     d = sub.add_parser("demo", help="build a lab of real hosts on this machine and play the story (root)")
     d.add_argument("--keep", action="store_true", help="leave the lab up at the end until Enter")
@@ -42,6 +48,8 @@ def main(argv=None) -> int:
         return ExitCode.USAGE if e.code else ExitCode.OK
     if args.debug:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+    # SIGTERM unwinds like Ctrl-C, so a command that is stopped stops its children too.
+    signal.signal(signal.SIGTERM, _interrupted)
     try:
         return _run(args) or ExitCode.OK
     except Error as e:
@@ -57,6 +65,10 @@ def main(argv=None) -> int:
             raise
         print(f"fmirror: internal error: {type(e).__name__}: {e} (run with --debug for details)", file=sys.stderr)
         return ExitCode.FAILED
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _run(args) -> int:

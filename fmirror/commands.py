@@ -15,7 +15,7 @@ def dispatch(args) -> int:
     handler = {
         "daemon": cmd_daemon, "check-config": cmd_check_config, "status": cmd_status,
         "seed": cmd_seed, "wait": cmd_wait, "serve": cmd_serve, "demo": cmd_demo,
-        "failover": cmd_failover, "switchover": cmd_switchover,
+        "failover": cmd_failover, "switchover": cmd_switchover, "restore": cmd_restore,
     }[args.command]
     return handler(args)
 
@@ -93,6 +93,11 @@ def cmd_switchover(args) -> int:
         raise Refused(f"this node is {live.role.value}: run `fmirror restore` first")
     print(f"switchover done: {result['master']} is master at epoch {result['epoch']}")
     return ExitCode.OK
+
+
+def cmd_restore(args) -> int:
+    from fmirror.restore import restore
+    return restore(_config(args), dry_run=args.dry_run, failback=args.failback, yes=args.yes, as_json=args.json)
 
 
 def cmd_serve(args) -> int:

@@ -145,9 +145,11 @@ class Daemon:
         name = self.state.master
         return self.cfg.nodes[name] if name in self.cfg.nodes else self.cfg.initial_master
 
-    def persist(self, role: Role, epoch: int, master: str | None, reason: str):
+    def persist(self, role: Role, epoch: int, master: str | None, reason: str, **more):
         def change(s):
             s.role, s.epoch, s.master, s.reason, s.role_since = role, epoch, master, reason, time.time()
+            for key, value in more.items():
+                setattr(s, key, value)
         self.state = state_mod.update(self.cfg, change)
 
     def start_runner(self, claim_ip: bool = True):
@@ -191,7 +193,24 @@ class Daemon:
             "switchover": locked(lambda target=None: failover.switchover(self, target)),
             "step_down": locked(lambda epoch, requester: failover.step_down(self, epoch, requester)),
             "takeover": locked(lambda epoch, sender: failover.takeover(self, epoch, sender)),
+            "rejoin": locked(self.rejoin),
+            "peer_rejoined": self.peer_rejoined,
         }
+
+    def rejoin(self, epoch: int, master: str, reason: str):
+        """A finished restore: follow the current master as its slave."""
+        if self.state.role is not Role.SUSPENDED:
+            raise Failed(f"this node is {self.state.role.value}, not suspended")
+        self.stop_runner()
+        self.persist(Role.SLAVE, epoch, master, reason, restore=None)
+        self.start_runner()
+        return {"role": self.state.role.value}
+
+    def peer_rejoined(self, name: str):
+        runner = self.runner
+        if isinstance(runner, MasterRunner):
+            runner.replicator.peer_rejoined(name)
+        return {"ok": True}
 
     def status(self):
         s = self.state

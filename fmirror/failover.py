@@ -12,7 +12,7 @@ import logging
 import os
 import time
 
-from fmirror import hooks, protocol, ssh, vip
+from fmirror import hooks, journal, protocol, ssh, vip
 from fmirror.config.model import Role
 from fmirror.errors import Error, Failed, Refused
 from fmirror.hooks import Event
@@ -87,13 +87,15 @@ def promote(d, reason: str, epoch: int | None = None, ip_answered: bool | None =
             _make_room(d, new_epoch)
     d.stop_runner()
     with receives_stopped(cfg):
-        d.persist(Role.MASTER, new_epoch, cfg.node, reason)
+        # From here on our journal tells what changed on this side of the fork.
+        d.persist(Role.MASTER, new_epoch, cfg.node, reason, promoted_seq=journal.last_seq(cfg.state_dir))
+    # Watch before the IP and the promote hook bring writers: every change from now on is tracked.
+    d.start_runner(claim_ip=False)
     if cfg.floating_ip:
         vip.claim(cfg)
     hooks.run(cfg, "promote", cfg.hooks.promote, Event.PROMOTED.value, "master", new_epoch, reason)
     d.events.emit(Event.PROMOTED, "master", new_epoch, reason)
     d.metrics.failover()
-    d.start_runner(claim_ip=False)
     return f"promoted to master, epoch {new_epoch}: {reason}"
 
 

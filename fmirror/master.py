@@ -6,6 +6,7 @@ import time
 
 from fmirror import ssh, state as state_mod
 from fmirror.changes import ChangeLog
+from fmirror.journal import Journal
 from fmirror.config.model import Config
 from fmirror.excludes import compile_excludes
 from fmirror.pusher import Pusher
@@ -13,9 +14,8 @@ from fmirror.watcher import Watcher
 
 log = logging.getLogger(__name__)
 
-# state.json records each slave's last acknowledgement; once a second is
-# plenty for that and keeps fsyncs off the push path.
-ACK_PERSIST_INTERVAL = 1.0
+# The journal is rewritten without the records every slave has, at most this often.
+COMPACT_EVERY = 60.0
 
 
 class Replicator:
@@ -23,7 +23,8 @@ class Replicator:
         self.cfg = cfg
         self.epoch = epoch                      # callable: the live epoch
         self.slaves = [p for p in cfg.peers]
-        self.changes = ChangeLog([p.name for p in self.slaves])
+        self.journal = Journal(cfg.state_dir)
+        self.changes = ChangeLog([p.name for p in self.slaves], self.journal)
         matcher = compile_excludes(cfg.exclude)
         self.watcher = Watcher([os.fsencode(p) for p in cfg.paths],
                                lambda root, rel, is_dir: matcher(rel, is_dir), self.changes)
@@ -31,7 +32,7 @@ class Replicator:
                                        metrics=metrics)
                         for p in self.slaves}
         self.last_full_request = 0.0
-        self._persisted = {}
+        self.last_compact = time.monotonic()
 
     def start(self):
         # Watch first, then reconcile: whatever changes during the full sync
@@ -53,6 +54,11 @@ class Replicator:
                 pusher.join()
         for peer in self.slaves:
             ssh.close(self.cfg, peer)
+        self.journal.close()
+
+    def peer_rejoined(self, name):
+        if name in self.pushers:
+            self.pushers[name].retry_now()
 
     def first_sync_tried(self) -> bool:
         return all(p.status.state != "starting" for p in self.pushers.values())
@@ -82,16 +88,16 @@ class Replicator:
         return self.changes.wait_acked(self.changes.current(), seconds)
 
     def _acked(self, peer):
-        now = time.time()
-        if now - self._persisted.get(peer.name, 0) < ACK_PERSIST_INTERVAL:
-            return
-        self._persisted[peer.name] = now
-        epoch = self.epoch()
+        """Persist the slave's acknowledged point: after a failover it is where the data forked."""
+        now, epoch, seq = time.time(), self.epoch(), self.changes.acked(peer.name)
 
         def record(s):
             progress = s.peers.setdefault(peer.name, state_mod.PeerProgress())
-            progress.acked_at, progress.acked_epoch = now, epoch
+            progress.acked_at, progress.acked_epoch, progress.acked_seq = now, epoch, seq
         state_mod.update(self.cfg, record)
+        if time.monotonic() - self.last_compact > COMPACT_EVERY:
+            self.last_compact = time.monotonic()
+            self.journal.compact(min(self.changes.acked(p.name) for p in self.slaves))
 
     def status(self) -> dict:
         slaves = {}

@@ -32,6 +32,10 @@ def push_rsync_path(epoch: int, node: str) -> str:
     return shlex.join(request("push", "--epoch", epoch, "--from", node, "--"))
 
 
+def pull_rsync_path(epoch: int, node: str) -> str:
+    return shlex.join(request("pull", "--epoch", epoch, "--from", node, "--"))
+
+
 def refusal_line(reason: str, role: str, epoch: int) -> str:
     return f"{REFUSED_PREFIX} {reason} [role={role} epoch={epoch}]"
 

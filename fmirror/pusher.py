@@ -64,14 +64,22 @@ class Pusher(threading.Thread):
         self.metrics = metrics
         self.status = SlaveStatus()
         self.stopping = threading.Event()
+        self.wake = threading.Event()
         self.backoff = Backoff()
 
     def stop(self):
         self.stopping.set()
+        self.wake.set()
+
+    def retry_now(self):
+        """The slave came back (a restore rejoined it): try at once, not after the backoff."""
+        self.backoff.reset()
+        self.wake.set()
 
     def run(self):
         delay = self.cfg.replication.delay
         while self.changes.wait_due(self.peer.name, delay, self.stopping):
+            self.changes.sync_journal()
             batch = self.changes.take(self.peer.name, self.cfg.replication.max_batch)
             try:
                 self.push(batch)
@@ -91,7 +99,8 @@ class Pusher(threading.Thread):
                 continue
             finally:
                 self.changes.done(self.peer.name)
-            self.stopping.wait(self.backoff.next())
+            self.wake.wait(self.backoff.next())
+            self.wake.clear()
 
     def _failed(self, message, state):
         if self.status.last_error != message:

@@ -56,6 +56,37 @@ def full_argv(cfg: Config, rsh: str, rsync_path: str, root: str, dest: str, prog
              *transport_options(rsh, rsync_path), root.rstrip("/") + "/", dest])
 
 
+def pull_argv(cfg: Config, rsh: str, rsync_path: str, source: str, root: str, dry_run=False,
+              backup_dir: str | None = None) -> list:
+    """Make the local root equal to a peer's (restore): itemized, optionally keeping what it replaces."""
+    opts = ["--delete", "--out-format=%i %l %n"]
+    if dry_run:
+        opts.append("--dry-run")
+    if backup_dir:
+        # rsync itself moves every file it overwrites or deletes into the rescue folder:
+        # nothing the master changed after a dry run can slip past the rescue.
+        opts += ["--backup", f"--backup-dir={backup_dir}"]
+    return ["rsync", *common_options(cfg), *opts, *transport_options(rsh, rsync_path), source, root.rstrip("/") + "/"]
+
+
+_ESCAPE = re.compile(rb"\\#([0-7]{3})")
+
+
+def parse_itemized(stdout: bytes) -> list:
+    """[(code, length, rel)] from --out-format='%i %l %n' lines; rsync escapes odd bytes as \\#ooo."""
+    out = []
+    for line in stdout.split(b"\n"):
+        parts = line.split(None, 2)
+        if len(parts) != 3 or not (parts[0][:1] in b"<>ch.*" and len(parts[0]) >= 9):
+            continue
+        code, length, name = parts
+        if not length.isdigit():
+            continue
+        rel = _ESCAPE.sub(lambda m: bytes([int(m.group(1), 8)]), name).rstrip(b"/")
+        out.append((code.decode(), int(length), rel))
+    return out
+
+
 def files_from(rels) -> bytes:
     """The --files-from list: "./" keeps names that start with "#", ";" or "-" literal."""
     return b"".join(b"./" + rel + b"\0" if rel else b".\0" for rel in rels)

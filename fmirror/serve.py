@@ -14,16 +14,16 @@ import re
 import shlex
 import sys
 
-from fmirror import control, process, protocol, state as state_mod, vip
+from fmirror import control, journal, process, protocol, state as state_mod, vip
 from fmirror.config.model import Config, Role
 from fmirror.errors import DaemonNotRunning, Error, ExitCode
 
 # Option letters the sender may ask of our rsync server. Not "s" (secluded
 # args would carry the destination past the check below) and nothing that
 # makes this side send (--sender is refused separately).
-_PUSH_LETTERS = set("logDtprRvzcxWHAXUNOJSIub")
+_PUSH_LETTERS = set("logDtprRvzcxWHAXUNOJSIubn")
 _FLAGS = re.compile(r"^-(?P<opts>[A-Za-z]*)(?:e(?P<caps>[.A-Za-z]*))?$")
-_LONG_OPTIONS = {"--delete", "--delete-missing-args", "--numeric-ids", "--force", "--compress", "--stats",
+_LONG_OPTIONS = {"--delete", "--delete-missing-args", "--numeric-ids", "--force", "--compress", "--stats", "--dry-run",
                  "--ignore-errors", "--delete-after", "--delete-during", "--delete-delay"}
 _VALUED_OPTIONS = {"--timeout", "--bwlimit", "--compress-level", "--max-delete"}
 
@@ -42,7 +42,8 @@ def main(cfg: Config, command: str | None) -> int:
         return ExitCode.REFUSED
     verb, args = words[1], words[2:]
     handler = {"state": serve_state, "push": serve_push, "rename": serve_rename, "demote": serve_demote,
-               "promote": serve_promote, "switchover": serve_switchover}.get(verb)
+               "promote": serve_promote, "switchover": serve_switchover, "pull": serve_pull,
+               "changes": serve_changes, "rejoined": serve_rejoined}.get(verb)
     if handler is None:
         print(f"fmirror serve: unknown request {verb!r}", file=sys.stderr)
         return ExitCode.USAGE
@@ -175,20 +176,33 @@ def receive_lock(cfg: Config, mode) -> int:
     return fd
 
 
-def rsync_server_argv(args, paths) -> list:
-    """The rsync server command for a push, or Refuse: a known option set, one configured path."""
+def rsync_server_argv(args, paths, sender=False) -> list:
+    """The rsync server command for a push (or, sender=True, a pull), or Refuse: known options, one configured path."""
     if len(args) < 4 or args[0] != "--server" or args[-2] != ".":
         raise Refuse("not an rsync push")
+    if (args[1] == "--sender") != sender:
+        raise Refuse("a pull where a push was asked, or the reverse")
+    if sender:
+        args = [args[0], *args[2:]]
     m = _FLAGS.match(args[1])
     if m is None or not set(m["opts"]) <= _PUSH_LETTERS:
         raise Refuse(f"rsync options {args[1]!r} not allowed")
-    for opt in args[2:-2]:
+    options = iter(args[2:-2])
+    for opt in options:
         name = opt.split("=", 1)[0]
+        # A puller's backup options reach us too (the folder as the next word); a
+        # sender writes nothing, so they are harmless here.
+        if sender and opt in ("--backup", "--backup-dir"):
+            if opt == "--backup-dir":
+                next(options, None)
+            continue
         if not (opt in _LONG_OPTIONS or ("=" in opt and name in _VALUED_OPTIONS)):
             raise Refuse(f"rsync option {opt!r} not allowed")
     dest = os.path.normpath(args[-1]) if args[-1].startswith("/") else None
     if dest not in paths:
         raise Refuse(f"{args[-1]!r} is not a mirrored path")
+    if sender:
+        return ["rsync", args[0], "--sender", *args[1:-1], dest + "/"]
     return ["rsync", *args[:-1], dest + "/"]
 
 
@@ -201,6 +215,48 @@ def serve_push(cfg: Config, args) -> int:
     os.set_inheritable(fd, True)
     process.exec_replace(argv)
     return ExitCode.FAILED  # not reached: exec replaced this process
+
+
+def _master_for(cfg: Config, sender: str):
+    if sender not in cfg.nodes or sender == cfg.node:
+        raise Refuse(f"unknown sender {sender!r}")
+    current = state_mod.load(cfg)
+    if current.role is not Role.MASTER:
+        raise Refuse(f"this node is {current.role.value}, not the master")
+    return current
+
+
+def serve_pull(cfg: Config, args) -> int:
+    """A returning node reads this master's tree (restore): rsync as the sender, nothing written here."""
+    ns, rest = _sender(args)
+    if rest[:1] == ["--"]:
+        rest = rest[1:]
+    argv = rsync_server_argv(rest, cfg.paths, sender=True)
+    _master_for(cfg, ns.sender)
+    process.exec_replace(argv)
+    return ExitCode.FAILED  # not reached: exec replaced this process
+
+
+def serve_changes(cfg: Config, args) -> int:
+    """The paths this master changed since it was promoted: [[path, rel], ...]."""
+    ns, _ = _sender(args)
+    current = _master_for(cfg, ns.sender)
+    changed = journal.since(cfg.state_dir, current.promoted_seq)
+    json.dump(sorted([cfg.paths[root], os.fsdecode(rel)] for root, rel in changed if root < len(cfg.paths)),
+              sys.stdout)
+    return ExitCode.OK
+
+
+def serve_rejoined(cfg: Config, args) -> int:
+    """A restored node follows us now: push to it without waiting out the backoff."""
+    ns, _ = _sender(args)
+    _master_for(cfg, ns.sender)
+    try:
+        _ask_daemon(cfg, "peer_rejoined", DAEMON_ANSWER, name=ns.sender)
+    except DaemonNotRunning:
+        pass
+    json.dump({"ok": True}, sys.stdout)
+    return ExitCode.OK
 
 
 def safe_target(root: str, rel: str) -> bytes:

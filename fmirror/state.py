@@ -23,6 +23,7 @@ MARKER = "fmirror_state"
 class PeerProgress:
     acked_at: float = 0.0      # when this slave last confirmed a push (wall clock)
     acked_epoch: int = 0
+    acked_seq: int = 0         # every journal record up to this one is on that slave: the fork point
 
 
 @dataclass
@@ -33,6 +34,8 @@ class State:
     role_since: float
     master: str | None = None                   # the master this node knows of (itself when master)
     reason: str = ""                            # why it took its role: status shows it
+    promoted_seq: int = 0                       # the journal's sequence when this node last became master
+    restore: dict | None = None                 # a restore under way: its rescue folders, the master it follows
     peers: dict = field(default_factory=dict)   # name -> PeerProgress
 
     def to_json(self) -> dict:
@@ -44,6 +47,8 @@ class State:
             "role_since": self.role_since,
             "master": self.master,
             "reason": self.reason,
+            "promoted_seq": self.promoted_seq,
+            "restore": self.restore,
             "peers": {name: asdict(p) for name, p in self.peers.items()},
         }
 
@@ -90,6 +95,8 @@ def parse(raw: bytes, path: str, node: str) -> State:
             role_since=float(data.get("role_since", 0.0)),
             master=data.get("master"),
             reason=str(data.get("reason", "")),
+            promoted_seq=int(data.get("promoted_seq", 0)),
+            restore=data.get("restore"),
             peers={name: PeerProgress(**p) for name, p in data.get("peers", {}).items()},
         )
     except (KeyError, ValueError, TypeError) as e:

@@ -1,0 +1,88 @@
+"""The durable change journal: every path the watcher reported, with its sequence number.
+
+The queue in memory says what each slave still needs; the journal lets a
+node say, after a crash or a failover, which paths changed after a given
+point: the fork. Append-only JSON lines (names of any bytes survive as
+surrogate escapes), fsynced before every push, compacted once every slave
+has acknowledged a prefix.
+"""
+
+import json
+import os
+import threading
+import time
+
+NAME = "journal"
+
+
+class Journal:
+    def __init__(self, state_dir: str):
+        self.path = os.path.join(state_dir, NAME)
+        os.makedirs(state_dir, mode=0o700, exist_ok=True)
+        self.lock = threading.Lock()
+        self.last = self._last_seq()
+        self.f = open(self.path, "a", encoding="utf-8", errors="surrogateescape")
+        self.dirty = False
+
+    def _last_seq(self) -> int:
+        last = 0
+        for seq, _, _, _ in read(self.path):
+            last = max(last, seq)
+        return last
+
+    def append(self, seq: int, root: int, rel: bytes) -> None:
+        with self.lock:
+            self.f.write(json.dumps({"s": seq, "t": round(time.time(), 3), "r": root, "p": os.fsdecode(rel)}) + "\n")
+            self.last = seq
+            self.dirty = True
+
+    def sync(self) -> None:
+        """Make what was appended durable (before a push relies on it)."""
+        with self.lock:
+            if self.dirty:
+                self.f.flush()
+                os.fsync(self.f.fileno())
+                self.dirty = False
+
+    def compact(self, upto: int) -> None:
+        """Forget records every slave acknowledged (seq <= upto)."""
+        with self.lock:
+            self.f.flush()
+            keep = [r for r in read(self.path) if r[0] > upto]
+            tmp = self.path + ".tmp"
+            with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as out:
+                for seq, t, root, rel in keep:
+                    out.write(json.dumps({"s": seq, "t": t, "r": root, "p": os.fsdecode(rel)}) + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.path)
+            self.f.close()
+            self.f = open(self.path, "a", encoding="utf-8", errors="surrogateescape")
+
+    def close(self) -> None:
+        self.sync()
+        self.f.close()
+
+
+def read(path: str):
+    """Yield (seq, time, root, rel bytes); a torn last line (crash mid-write) is skipped."""
+    try:
+        f = open(path, encoding="utf-8", errors="surrogateescape")
+    except FileNotFoundError:
+        return
+    with f:
+        for line in f:
+            try:
+                r = json.loads(line)
+                yield int(r["s"]), float(r["t"]), int(r["r"]), os.fsencode(r["p"])
+            except (ValueError, KeyError, TypeError):
+                continue
+
+
+def since(state_dir: str, seq: int) -> set:
+    """{(root index, rel)} changed after seq."""
+    return {(root, rel) for s, _, root, rel in read(os.path.join(state_dir, NAME)) if s > seq}
+
+
+def last_seq(state_dir: str) -> int:
+    return max((s for s, _, _, _ in read(os.path.join(state_dir, NAME))), default=0)

@@ -1,0 +1,195 @@
+"""`fmirror restore`: bring a suspended node back after a failover, destroying nothing.
+
+1. Ask the current master (its epoch must be higher) and compare trees with
+   an rsync dry run; classify every difference with both journals: changed
+   here after the fork, changed on the master since, both, or neither.
+2. With --dry-run, print that and stop.
+3. Otherwise reverse-sync each path from the master with rsync --backup into
+   a rescue folder: rsync itself moves aside every file it overwrites or
+   deletes, so even a change made on the master after the report is kept.
+4. Only when every path is in: become the master's slave, at its epoch.
+   An interrupted restore leaves the node suspended; run it again.
+"""
+
+import json
+import os
+import sys
+import time
+
+from fmirror import control, journal, process, protocol, rsync, ssh, state as state_mod
+from fmirror.config.model import Config, Role
+from fmirror.errors import DaemonNotRunning, Error, ExitCode, Failed, Refused
+
+CATEGORIES = {
+    "here": "changed here after the fork (kept in the rescue folder, then replaced by the master's)",
+    "master": "changed on the master since the failover (copied here)",
+    "both": "changed on both sides: conflict (this side's version kept in the rescue folder)",
+    "unknown": "differs, origin not recorded (kept in the rescue folder if replaced)",
+}
+
+
+def find_master(cfg: Config, live) -> tuple:
+    """(node, its state) of the current master, which must have a higher epoch than ours."""
+    answers = {}
+    for peer in cfg.peers:
+        try:
+            answers[peer.name] = json.loads(ssh.call(cfg, peer, protocol.request("state"), timeout=15))
+        except (Error, ValueError):
+            continue
+    masters = [(st["epoch"], name) for name, st in answers.items() if st.get("role") == Role.MASTER.value]
+    if not masters:
+        reached = ", ".join(f"{n}: {st.get('role')}" for n, st in answers.items()) or "none answered"
+        raise Refused(f"no current master found among the peers ({reached})")
+    epoch, name = max(masters)
+    if epoch <= live.epoch:
+        raise Refused(f"{name} is master at epoch {epoch}, not above this node's epoch {live.epoch}: "
+                      "nothing newer to restore from")
+    return cfg.nodes[name], answers[name]
+
+
+def _inside(rel: bytes, changed: set) -> bool:
+    """rel or one of its parent directories is in changed (a directory pushed whole)."""
+    parts = rel.split(b"/")
+    return any(b"/".join(parts[:i]) in changed for i in range(1, len(parts) + 1))
+
+
+def action(code: str) -> str | None:
+    """What the pull does to a path here, from its itemize code; None for no loss (a new dir, a dir's time)."""
+    if code.startswith("*deleting"):
+        return "delete"
+    if code[1] == "d":
+        return None
+    if code[2:5] == "+++":
+        return "create"
+    return "overwrite"
+
+
+def divergence(cfg: Config, live, master, master_state) -> list:
+    """[{path, root, rel, action, category, size_here, size_master}] of what differs from the master."""
+    fork = live.peers[master.name].acked_seq if master.name in live.peers else 0
+    mine = journal.since(cfg.state_dir, fork)
+    theirs_raw = json.loads(ssh.call(cfg, master, protocol.request("changes", "--epoch", live.epoch, "--from", cfg.node),
+                                     timeout=60))
+    theirs = {(cfg.paths.index(p), os.fsencode(rel)) for p, rel in theirs_raw if p in cfg.paths}
+    report = []
+    for index, root in enumerate(cfg.paths):
+        result = _pull(cfg, live, master, root, dry_run=True)
+        mine_here = {rel for r, rel in mine if r == index}
+        theirs_here = {rel for r, rel in theirs if r == index}
+        for code, length, rel in rsync.parse_itemized(result.stdout):
+            what = action(code)
+            if what is None:
+                continue
+            here, there = _inside(rel, mine_here), _inside(rel, theirs_here)
+            category = "both" if here and there else "here" if here else "master" if there else "unknown"
+            full = os.path.join(os.fsencode(root), rel)
+            size_here = os.lstat(full).st_size if os.path.lexists(full) else None
+            report.append({"path": os.fsdecode(full), "root": root, "rel": os.fsdecode(rel), "action": what,
+                           "category": category, "size_here": size_here,
+                           "size_master": None if what == "delete" else length})
+    return report
+
+
+def _pull(cfg, live, master, root, dry_run=False, backup_dir=None):
+    ssh.prepare(cfg)
+    source = rsync.remote_dest(cfg.transport.ssh_user, master.address, root)
+    argv = rsync.pull_argv(cfg, ssh.rsh(cfg), protocol.pull_rsync_path(live.epoch, cfg.node), source, root,
+                           dry_run=dry_run, backup_dir=backup_dir)
+    result = process.run(argv, check=False)
+    refusal = protocol.find_refusal(result.stderr.decode("utf-8", "replace"))
+    outcome = rsync.interpret(result.returncode, refusal is not None)
+    if outcome is not rsync.Outcome.OK:
+        reason = refusal.reason if refusal else f"rsync exit {result.returncode}: {process.stderr_tail(result.stderr)}"
+        raise Failed(f"reading {root} from {master.name} failed: {reason}; nothing changed here for it, "
+                     "run `fmirror restore` again")
+    return result
+
+
+def render(report: list, master_name: str) -> str:
+    lines = [f"divergence from {master_name}: {len(report)} paths differ"]
+    for category, title in CATEGORIES.items():
+        rows = [r for r in report if r["category"] == category]
+        size = sum(r["size_here"] or 0 for r in rows if r["action"] != "create")
+        lines.append(f"  {len(rows):6d} {title}; {size} bytes here would be replaced")
+    for category, title in CATEGORIES.items():
+        rows = [r for r in report if r["category"] == category]
+        if rows:
+            lines.append(f"\n{title}:")
+            lines += [f"  {r['action']:9s} {r['path']!r}" for r in rows]
+    return "\n".join(lines)
+
+
+def _confirm(yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise Refused("restore replaces files here (every one is kept in the rescue folder first); "
+                      "no terminal to ask on: confirm with --yes")
+    if input("Proceed with the restore? [y/N] ").strip().lower() not in ("y", "yes"):
+        raise Refused("restore not confirmed")
+
+
+def _rescue_dir(cfg, master_state) -> str:
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    return os.path.join(cfg.state_dir, "rescue", f"{master_state['epoch']}-{stamp}")
+
+
+def restore(cfg: Config, dry_run=False, failback=False, yes=False, as_json=False) -> int:
+    live = state_mod.load(cfg)
+    if live.role is not Role.SUSPENDED:
+        raise Refused(f"this node is {live.role.value}, not suspended: there is nothing to restore")
+    master, master_state = find_master(cfg, live)
+    report = divergence(cfg, live, master, master_state)
+    print(json.dumps(report, indent=1) if as_json else render(report, master.name))
+    if dry_run:
+        return ExitCode.OK
+    _confirm(yes)
+    rescue = _rescue_dir(cfg, master_state)
+    os.makedirs(rescue, mode=0o700)
+    with open(os.path.join(rescue, "report.json"), "w") as f:
+        json.dump(report, f, indent=1)
+    with open(os.path.join(rescue, "report.txt"), "w") as f:
+        f.write(render(report, master.name) + "\n")
+
+    def started(s):
+        s.restore = {"master": master.name, "epoch": master_state["epoch"],
+                     "rescue": (s.restore or {}).get("rescue", []) + [rescue]}
+    live = state_mod.update(cfg, started)
+    for root in cfg.paths:
+        _pull(cfg, live, master, root, backup_dir=rescue + root)
+    reason = f"restored from {master.name}; replaced files kept in {', '.join(live.restore['rescue'])}"
+    _rejoin(cfg, master_state["epoch"], master.name, reason)
+    try:
+        ssh.call(cfg, master, protocol.request("rejoined", "--epoch", master_state["epoch"], "--from", cfg.node),
+                 timeout=15)
+    except Error:
+        pass  # the master's pusher finds us on its next retry anyway
+    print(f"restore done: this node is now a slave of {master.name} at epoch {master_state['epoch']}; "
+          f"every file it replaced or deleted is in {rescue}")
+    if failback:
+        return _failback(cfg, master)
+    return ExitCode.OK
+
+
+def _rejoin(cfg, epoch, master, reason):
+    try:
+        control.call(cfg.state_dir, "rejoin", timeout=30, epoch=epoch, master=master, reason=reason)
+    except DaemonNotRunning:
+        def change(s):
+            s.role, s.epoch, s.master, s.reason, s.role_since, s.restore = (
+                Role.SLAVE, epoch, master, reason, time.time(), None)
+        state_mod.update(cfg, change)
+
+
+def _failback(cfg, master) -> int:
+    """A switchover back: the master drains to us, lets go, and we promote."""
+    live = state_mod.load(cfg)
+    try:
+        control.call(cfg.state_dir, "status", timeout=5)
+    except DaemonNotRunning:
+        raise Failed("restored, but --failback needs this node's daemon running: start it, then "
+                     "run `fmirror switchover`") from None
+    words = protocol.request("switchover", "--epoch", live.epoch, "--from", cfg.node)
+    result = json.loads(ssh.call(cfg, master, words, timeout=240))
+    print(f"failback done: {result['master']} is master again at epoch {result['epoch']}")
+    return ExitCode.OK
