@@ -37,6 +37,9 @@ def render(data: dict, now: float | None = None) -> str:
     if sus:
         lines.append(f"SUSPENDED since {_ago(sus['since'], now)}; newer master: {sus['newer_master']}")
         lines.append(f"next: {sus['next']}")
+    for name, peer in (data.get("peers") or {}).items():
+        if peer.get("role") == "suspended":
+            lines.append(f"peer {name}: SUSPENDED at epoch {peer['epoch']}: it awaits `fmirror restore` there")
     if data.get("unwatched_dirs"):
         lines.append(f"WARNING: {data['unwatched_dirs']} directories are not watched (inotify watch limit); "
                      "raise fs.inotify.max_user_watches")

@@ -184,7 +184,8 @@ class Watcher:
             for event in events:
                 self._dispatch(event)
                 self._event_at += event.size
-        self._expire_moves()
+        now = time.monotonic()
+        self._moved_out(lambda move: move.deadline <= now)
         self._retry_lost_walks()
         self._retry_roots()
         if self._moves or self._lost_walks:
@@ -223,7 +224,8 @@ class Watcher:
         is_dir = bool(event.mask & ino.IN_ISDIR)
         excluded = self._excluded(root, rel, is_dir)
         if self._moves and event.mask & (ino.IN_CREATE | ino.IN_MOVED_TO):
-            self._moved_out_before(root, rel)
+            # The name reappears while its move away is unpaired: that move went out, reported first.
+            self._moved_out(lambda move: move.root == root and move.rel == rel)
         if event.mask & ino.IN_MOVED_FROM:
             moved = self._current(node, event.name) if is_dir else None
             if moved is not None:
@@ -292,13 +294,6 @@ class Watcher:
         if not src.excluded:
             self._sink.deleted(src.root, src.rel)
 
-    def _moved_out_before(self, root: int, rel: bytes) -> None:
-        """A name reappears while its move away is unpaired: that move went out, and is reported first."""
-        for cookie, move in list(self._moves.items()):
-            if move.root == root and move.rel == rel:
-                del self._moves[cookie]
-                self._departed(move)
-
     def _retry_lost_walks(self) -> None:
         lost, self._lost_walks = self._lost_walks, []
         for parent, name, until in lost:
@@ -310,10 +305,10 @@ class Watcher:
             if not self._excluded(root, rel, True) and self._watch_tree(parent, name, root, rel, until):
                 self._sink.changed(root, rel, True)  # unwatched until now: whatever it holds
 
-    def _expire_moves(self) -> None:
-        now = time.monotonic()
+    def _moved_out(self, which: Callable[[_MovedFrom], bool]) -> None:
+        """Settle the unpaired renames that `which` picks as moves out of the roots."""
         for cookie, move in list(self._moves.items()):
-            if move.deadline <= now:
+            if which(move):
                 del self._moves[cookie]
                 self._departed(move)
 

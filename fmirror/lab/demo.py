@@ -3,6 +3,8 @@
 Scene 1 (mirroring): a master mirrors a small web site live to a slave.
 Scene 2 (failover): the master dies; a client polling the floating IP keeps
 getting the page, now from the slave.
+Scene 3 (restore): the old master comes back with changes of its own; it is
+suspended; restore shows the divergence, rescues, rejoins and fails back.
 """
 
 import os
@@ -101,7 +103,9 @@ def scene_failover(cluster: Cluster, clock: Clock):
     lab.link_down("master")
     say(f"{clock} the master's network link is cut")
     found = wait_until(lambda: client.gap(cluster.answers(), "master", "slave"), 30, "client served by the slave")
-    events = {e["event"]: e["at"] for e in cluster.status("slave")["events"]}
+    # The promoted event comes after the promote hook, which may finish after the first answer.
+    events = wait_until(lambda: (lambda ev: ev if "promoted" in ev else None)(
+        {e["event"]: e["at"] for e in cluster.status("slave")["events"]}), 30, "promoted event")
     say(f"{clock} timeline, from the cut:")
     say(f"           last answer from the master   {found[0] - cut:+6.2f} s")
     say(f"           slave declares master down     {events['master-down'] - cut:+6.2f} s")
@@ -110,8 +114,32 @@ def scene_failover(cluster: Cluster, clock: Clock):
     say(f"{clock} the client saw {found[1] - found[0]:.2f} s without an answer")
     (lab["slave"].path("/srv/www") / "during-outage.html").write_text("<p>written on the new master</p>\n")
     say(f"{clock} the new master keeps working and tracks its changes for when the old one returns")
+    (lab["master"].path("/srv/www") / "written-while-cut-off.html").write_text("<p>unsent</p>\n")
+    say(f"{clock} meanwhile the cut-off old master got a write that never reached anyone")
     step("fmirror status on the new master")
     say(lab.fmirror("slave", "status").stdout.decode())
+
+
+def scene_restore(cluster: Cluster, clock: Clock):
+    step("Scene 3: the old master comes back")
+    lab = cluster.lab
+    lab.link_up("master")
+    wait_until(lambda: cluster.status("master")["role"] == "suspended", 30, "old master suspended")
+    say(f"{clock} it learns of epoch 2 and suspends itself: no IP, no pushes, waits for the operator")
+    say(lab.fmirror("master", "status").stdout.decode())
+    step("fmirror restore --dry-run (on the old master)")
+    say(lab.fmirror("master", "restore", "--dry-run", timeout=120).stdout.decode())
+    step("fmirror restore --yes --failback")
+    started = time.monotonic()
+    result = lab.fmirror("master", "restore", "--yes", "--failback", timeout=300)
+    say(result.stdout.decode() + result.stderr.decode())
+    say(f"{clock} restore and failback took {time.monotonic() - started:.2f} s")
+    cluster.wait_holder("master", 30)
+    trees.wait_equal(lab["master"].path("/srv/www"), lab["slave"].path("/srv/www"), 60)
+    say(f"{clock} the original master holds {FLOATING} again at epoch 3; both trees are identical")
+    rescue = lab["master"].path("/var/lib/fmirror/rescue")
+    kept = [p.relative_to(rescue) for p in rescue.rglob("*") if p.is_file() and p.name not in ("report.json", "report.txt")]
+    say(f"{clock} kept in the rescue folder: {', '.join(map(str, kept))}")
 
 
 def demo(keep: bool = False) -> int:
@@ -127,6 +155,7 @@ def demo(keep: bool = False) -> int:
                 say(f"{clock} host {name:7s} {lab[name].address:15s} (own sshd, /srv, /etc/fmirror, /var/lib/fmirror)")
             cluster = scene_mirroring(lab, clock)
             scene_failover(cluster, clock)
+            scene_restore(cluster, clock)
             if keep and sys.stdin.isatty():
                 input(f"\nThe lab is up under {work}; press Enter to tear it down. ")
     step(f"{clock} lab torn down; nothing left behind")
