@@ -22,6 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("check-config", help="validate the configuration; print the resolved node and role")
     st = sub.add_parser("status", help="role, epoch, peers, unsent changes, last push")
     st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.add_argument("--events", action="store_true", help="the last state changes with their times")
     sub.add_parser("seed", help="initial full copy to every slave, with progress")
     w = sub.add_parser("wait", help="return 0 once every change made before the call is on every slave")
     w.add_argument("--timeout", type=float, default=60.0, metavar="S", help="give up after S seconds (exit 1); default 60")

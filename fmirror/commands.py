@@ -51,6 +51,8 @@ def cmd_status(args) -> int:
     if args.json:
         json.dump(data, sys.stdout, indent=1)
         print()
+    elif args.events:
+        print(statusview.render_events(data))
     else:
         print(statusview.render(data))
     return ExitCode.OK

@@ -7,16 +7,20 @@ Nothing leaves the queue unless rsync confirmed it; failures back off and retry.
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
 
-from fmirror import process, protocol, rsync, ssh
+from fmirror import process, progress as progress_mod, protocol, rsync, ssh
 from fmirror.changes import Batch, ChangeLog
 from fmirror.config.model import Config, Node
 from fmirror.errors import Error
 
 log = logging.getLogger(__name__)
+
+PROGRESS_LOG = 10.0      # s between progress lines of a long full reconciliation (journald)
+PROGRESS_LOG_TTY = 2.0   # when someone watches the daemon on a terminal
 
 
 class PushFailed(Error):
@@ -122,9 +126,11 @@ class Pusher(threading.Thread):
     def push(self, batch: Batch):
         if batch.full:
             started = time.monotonic()
+            # The first full reconciliation can be long (a new slave): show how it goes.
+            first = self.status.last_full_sync is None
             for root in self.cfg.paths:
                 self._rsync(rsync.full_argv(self.cfg, ssh.rsh(self.cfg), self._rsync_path(), root,
-                                            self._dest(root)), root)
+                                            self._dest(root), progress=first), root, progress=first)
             self.changes.ack_full(self.peer.name, batch)
             self.status.last_full_sync = time.time()
             self.status.last_full_sync_seconds = time.monotonic() - started
@@ -141,9 +147,12 @@ class Pusher(threading.Thread):
             self._rsync(argv, root, input=rsync.files_from(rels))
             self.changes.ack_paths(self.peer.name, batch, index)
 
-    def _rsync(self, argv, root, input=None):
+    def _rsync(self, argv, root, input=None, progress=False):
         ssh.prepare(self.cfg)
-        result = process.run(argv, input=input, check=False, cancel=self.stopping)
+        if progress:
+            result = progress_mod.run(argv, self._progress_logger(root), cancel=self.stopping)
+        else:
+            result = process.run(argv, input=input, check=False, cancel=self.stopping)
         err = result.stderr.decode("utf-8", "replace")
         refusal = protocol.find_refusal(err)
         outcome = rsync.interpret(result.returncode, refusal is not None)
@@ -152,6 +161,16 @@ class Pusher(threading.Thread):
         if outcome is rsync.Outcome.RETRY:
             raise PushFailed(root, self.peer.name, result.returncode, process.stderr_tail(result.stderr))
         self.status.bytes_sent += rsync.bytes_sent(result.stdout)
+
+    def _progress_logger(self, root):
+        every = PROGRESS_LOG_TTY if sys.stderr.isatty() else PROGRESS_LOG
+        last = [time.monotonic()]
+
+        def log_progress(p):
+            if time.monotonic() - last[0] >= every:
+                last[0] = time.monotonic()
+                log.info("%s: full reconciliation of %s: %s", self.peer.name, root, progress_mod.describe(p))
+        return log_progress
 
     def _apply_renames(self, renames):
         words = protocol.request("rename", "--epoch", self.epoch(), "--from", self.cfg.node)

@@ -51,3 +51,14 @@ def render(data: dict, now: float | None = None) -> str:
         if s.get("last_error") and s["state"] != "ok":
             lines.append(f"  last error ({_ago(s['last_error_at'], now)}): {s['last_error']}")
     return "\n".join(lines)
+
+
+def render_events(data: dict, now: float | None = None) -> str:
+    """The last state changes with their times, newest last (`fmirror status --events`)."""
+    events = data.get("events") or []
+    if not events:
+        return "no events since the daemon started" if data.get("daemon", {}).get("running") else \
+            "daemon not running: no events"
+    return "\n".join(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["at"])) +
+                     f"  {e['event']:13s} {e['role']:9s} epoch {e['epoch']}" + (f"  {e['detail']}" if e["detail"] else "")
+                     for e in events)

@@ -58,6 +58,8 @@ def test_master_cut_off_the_slave_takes_over_and_the_client_keeps_getting_answer
     promoted = [h for h in cluster.hooks("slave") if h["hook"] == "promote"]
     assert promoted and promoted[-1]["FMIRROR_EPOCH"] == "2" and promoted[-1]["FMIRROR_ROLE"] == "master"
     assert any(h["FMIRROR_EVENT"] == "master-down" for h in cluster.hooks("slave") if h["hook"] == "notify")
+    events = cluster.lab.fmirror("slave", "status", "--events", check=True).stdout.decode()
+    assert "master-down" in events and "promoted" in events
 
 
 def test_master_service_down_the_slave_makes_it_step_down_never_two_holders(cluster):
