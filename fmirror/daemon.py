@@ -228,7 +228,13 @@ class Daemon:
         return result
 
     def wait(self, seconds: float):
+        deadline = time.monotonic() + seconds
+        # Right after a start or a role change the runner may not be in place yet.
+        while self.state.role is Role.MASTER and not isinstance(self.runner, MasterRunner):
+            if time.monotonic() > deadline:
+                return {"replicated": False}
+            time.sleep(0.05)
         runner = self.runner
         if self.state.role is not Role.MASTER or not isinstance(runner, MasterRunner):
             raise Failed(f"this node is {self.state.role.value}: only the master has changes to wait for")
-        return {"replicated": runner.drain(seconds)}
+        return {"replicated": runner.drain(max(0.0, deadline - time.monotonic()))}

@@ -15,6 +15,8 @@ rsync's exclude.c and wildmatch.c, not fnmatch:
 - "*", "?" and "[...]" never match "/", "**" does; "\\" escapes the next
   character, but only in a pattern that has a wildcard at all;
 - an unclosed "[" or a reversed range makes the pattern match nothing;
+- a leading "- " is rsync's old exclude prefix and is dropped, a leading
+  "+ " would make rsync include the path and is refused;
 - a path is excluded when it or any of its parent directories matches,
   since rsync never descends into an excluded directory.
 

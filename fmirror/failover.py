@@ -12,14 +12,16 @@ import logging
 import os
 import time
 
-from fmirror import hooks, journal, protocol, ssh, vip
+import psutil
+
+from fmirror import hooks, journal, protocol, serve, ssh, vip
 from fmirror.config.model import Role
 from fmirror.errors import Error, Failed, Refused
 from fmirror.hooks import Event
 
 log = logging.getLogger(__name__)
 
-RECEIVE_DRAIN = 10.0     # s: running receives may finish before a promotion
+RECEIVE_DRAIN = 3.0      # s: running receives may finish before a promotion; then they are stopped
 STEP_DOWN_DRAIN = 10.0   # s: a master asked to step down pushes what it still has
 SWITCHOVER_DRAIN = 60.0  # s: a planned switchover waits longer for the last changes
 DAD_SETTLE = 3.0         # s: for the floating IP to go quiet after its holder let go
@@ -31,6 +33,7 @@ def receives_stopped(cfg, timeout: float = RECEIVE_DRAIN):
     os.makedirs(cfg.state_dir, mode=0o700, exist_ok=True)
     fd = os.open(os.path.join(cfg.state_dir, "receive.lock"), os.O_RDWR | os.O_CREAT, 0o600)
     deadline = time.monotonic() + timeout
+    stopped = False
     try:
         while True:
             try:
@@ -38,11 +41,33 @@ def receives_stopped(cfg, timeout: float = RECEIVE_DRAIN):
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise Failed(f"a push into this node is still running after {timeout:g} s") from None
+                    if stopped:
+                        raise Failed(f"a push into this node is still running after {timeout:g} s") from None
+                    # Its sender is gone (that is why we promote): end it, rsync removes its temp file.
+                    log.warning("stopping %d receive(s) left by the old master", stop_receivers(cfg))
+                    stopped, deadline = True, time.monotonic() + timeout
                 time.sleep(0.05)
         yield
     finally:
         os.close(fd)
+
+
+def stop_receivers(cfg) -> int:
+    """Terminate the rsync receivers `fmirror serve` started (their pids are files in receivers/)."""
+    folder = serve.receivers_dir(cfg)
+    stopped = 0
+    for name in os.listdir(folder) if os.path.isdir(folder) else []:
+        path = os.path.join(folder, name)
+        try:
+            proc = psutil.Process(int(name))
+            # Only the receiver that wrote this file: a pid may have been reused since.
+            if "--server" in proc.cmdline() and proc.create_time() <= os.stat(path).st_mtime + 1:
+                proc.terminate()
+                stopped += 1
+        except (ValueError, OSError, psutil.Error):
+            pass
+        serve._unlink(path)
+    return stopped
 
 
 def _ip_quiet(cfg, timeout: float) -> bool:
@@ -160,7 +185,9 @@ def switchover(d, target: str | None = None) -> dict:
     d.stop_runner()
     if cfg.floating_ip:
         vip.release(cfg)
-    d.persist(Role.SLAVE, epoch, target, reason)
+    # The target promotes at epoch + 1: record it now, so that a later promotion
+    # of ours can never reuse that epoch (two masters of one epoch yield to nobody).
+    d.persist(Role.SLAVE, epoch + 1, target, reason)
     try:
         ssh.call(cfg, peer, protocol.request("promote", "--epoch", epoch + 1, "--from", cfg.node), timeout=60)
     except Error as e:

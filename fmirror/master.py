@@ -84,7 +84,8 @@ class Replicator:
         """True once every change made before the call is on every slave."""
         # Changes whose write returned before this call are in inotify's queue
         # by now; draining it gives them sequence numbers below the barrier.
-        self.watcher.drain(seconds)
+        if not self.watcher.drain(seconds):
+            return False   # the watcher could not say what changed: no barrier to promise
         return self.changes.wait_acked(self.changes.current(), seconds)
 
     def _acked(self, peer):

@@ -14,6 +14,8 @@ import re
 import shlex
 import sys
 
+import psutil
+
 from fmirror import control, journal, process, protocol, state as state_mod, vip
 from fmirror.config.model import Config, Role
 from fmirror.errors import DaemonNotRunning, Error, ExitCode
@@ -206,6 +208,17 @@ def rsync_server_argv(args, paths, sender=False) -> list:
     return ["rsync", *args[:-1], dest + "/"]
 
 
+def receivers_dir(cfg: Config) -> str:
+    return os.path.join(cfg.state_dir, "receivers")
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def serve_push(cfg: Config, args) -> int:
     ns, rest = _sender(args)
     if rest[:1] == ["--"]:
@@ -213,6 +226,14 @@ def serve_push(cfg: Config, args) -> int:
     argv = rsync_server_argv(rest, cfg.paths)
     fd = _admit_write(cfg, ns.sender, ns.epoch)
     os.set_inheritable(fd, True)
+    # The rsync we become keeps this pid: a promotion can stop a receive whose
+    # sender died mid-push instead of waiting on a connection that is gone.
+    folder = receivers_dir(cfg)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    for name in os.listdir(folder):     # receivers that ended leave their file behind
+        if not name.isdigit() or not psutil.pid_exists(int(name)):
+            _unlink(os.path.join(folder, name))
+    open(os.path.join(folder, str(os.getpid())), "w").close()
     process.exec_replace(argv)
     return ExitCode.FAILED  # not reached: exec replaced this process
 

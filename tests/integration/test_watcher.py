@@ -49,7 +49,7 @@ class RecordingSink:
 
 
 class BlockingSink(RecordingSink):
-    """Holds the watcher's thread in its first changed() call until released, so the kernel queue fills up."""
+    """Holds the watcher's thread in its first changed() call until released, while events pile up in the kernel."""
 
     def __init__(self):
         super().__init__()
@@ -260,14 +260,62 @@ def test_drain_covers_every_write_that_returned_before_it(root):
             assert ("changed", 0, os.fsencode(f"f{i}"), False) in sink.calls
 
 
+def hold(root, sink):
+    """Hold the watcher's thread, so that what the test does next is read only after sink.release."""
+    (root / "hold").write_bytes(b"x")
+    assert sink.entered.wait(DRAIN)
+
+
+def test_directory_created_just_before_its_parent_was_renamed_is_watched(root):
+    (root / "p").mkdir()
+    with watching([root], sink=BlockingSink()) as (watcher, sink):
+        hold(root, sink)
+        # When IN_CREATE "p/new" is read, nothing exists under that path any more.
+        (root / "p" / "new").mkdir()
+        os.rename(root / "p", root / "q")
+        sink.release.set()
+        settle(watcher, sink)
+        (root / "q" / "new" / "f").write_bytes(b"x")
+        assert ("changed", 0, b"q/new/f", False) in settle(watcher, sink)
+
+
+def test_what_a_walk_saw_is_not_undone_by_older_events(root):
+    (root / "a" / "sub").mkdir(parents=True)
+    with watching([root], sink=BlockingSink()) as (watcher, sink):
+        hold(root, sink)
+        # The walk of the new "p" finds a/ in it, holding "sub2" and a new "sub":
+        # the older rename of sub to sub2, read after that walk, must not move the new "sub".
+        (root / "p").mkdir()
+        os.rename(root / "a", root / "p" / "a")
+        os.rename(root / "p" / "a" / "sub", root / "p" / "a" / "sub2")
+        (root / "p" / "a" / "sub").mkdir()
+        sink.release.set()
+        settle(watcher, sink)
+        (root / "p" / "a" / "sub2" / "f").write_bytes(b"x")
+        (root / "p" / "a" / "sub" / "g").write_bytes(b"x")
+        calls = settle(watcher, sink)
+        assert ("changed", 0, b"p/a/sub2/f", False) in calls
+        assert ("changed", 0, b"p/a/sub/g", False) in calls
+
+
+def test_a_name_moved_out_then_made_again_ends_as_changed(root, tmp_path):
+    (root / "f").write_bytes(b"old")
+    with watching([root], sink=BlockingSink()) as (watcher, sink):
+        hold(root, sink)
+        os.rename(root / "f", tmp_path / "away")
+        (root / "f").write_bytes(b"new")
+        sink.release.set()
+        about_f = [call[0] for call in settle(watcher, sink) if call[2] == b"f"]
+        assert about_f[0] == "deleted" and about_f[-1] == "changed"
+
+
 def test_queue_overflow_asks_for_full_sync_and_watching_goes_on(root):
     with open("/proc/sys/fs/inotify/max_queued_events") as f:
         queue_limit = int(f.read())
     if queue_limit > 100_000:
         pytest.skip("fs.inotify.max_queued_events is too large to overflow quickly")
     with watching([root], sink=BlockingSink()) as (watcher, sink):
-        (root / "first").write_bytes(b"x")
-        assert sink.entered.wait(DRAIN)
+        hold(root, sink)
         for i in range(queue_limit // 2 + 100):  # two events each: IN_CREATE, IN_CLOSE_WRITE
             with open(root / f"f{i}", "wb"):
                 pass
