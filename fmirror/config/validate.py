@@ -13,6 +13,7 @@ import math
 import re
 
 from fmirror.config.schema import REQUIRED, SCHEMA, Key, expectation
+from fmirror.excludes import compile_excludes
 
 
 class _Invalid:
@@ -364,6 +365,21 @@ def _floating_ip_problems(floating_ip, nodes) -> list:
             "the floating IP must be a spare address" for name in owners]
 
 
+def _exclude_problems(patterns) -> list:
+    """Each pattern as the watcher and rsync will read it: one that cannot be, said now."""
+    if patterns is INVALID:
+        return []
+    problems = []
+    for i, pattern in enumerate(patterns):
+        if pattern is INVALID:
+            continue
+        try:
+            compile_excludes([pattern])
+        except ValueError as e:
+            problems.append(f"exclude[{i}]: {show(pattern)}: {e}")
+    return problems
+
+
 def validate(raw: dict) -> tuple:
     """Check the top-level mapping; return (cleaned tree, problem lines without the file name)."""
     problems = []
@@ -372,4 +388,5 @@ def validate(raw: dict) -> tuple:
     problems += _path_problems(tree["paths"])
     problems += _state_dir_problems(tree["state_dir"], tree["paths"])
     problems += _floating_ip_problems(tree["floating_ip"], tree["nodes"])
+    problems += _exclude_problems(tree["exclude"])
     return tree, problems

@@ -407,3 +407,12 @@ def test_check_config_exits_2_with_one_line_per_problem(write):
     assert result.returncode == 2
     assert 'fmirror.yaml: monitor.fall: must be an integer >= 1, got "three"' in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_exclude_pattern_rsync_would_read_as_an_include_is_an_error(tmp_path):
+    from fmirror.config.validate import validate
+    _, problems = validate({"nodes": {"a": {"address": "198.51.100.1", "role": "master"},
+                                      "b": {"address": "198.51.100.2", "role": "slave"}},
+                            "paths": ["/srv/www"], "exclude": ["+ keep", "*.swp"]})
+    assert [p for p in problems if p.startswith("exclude[0]: ")]
+    assert not [p for p in problems if p.startswith("exclude[1]")]
