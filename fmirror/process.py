@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import subprocess
-import time
+import threading
 from dataclasses import dataclass
 
 from fmirror.errors import CommandError, CommandTimeout, Error
@@ -79,19 +79,32 @@ def run(argv, *, input=None, timeout=None, check=True, env=None, ok_codes=(0,), 
 def _communicate(proc, input, timeout, cancel):
     if cancel is None:
         return proc.communicate(input, timeout=timeout)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        step = CANCEL_POLL if deadline is None else max(0.0, min(CANCEL_POLL, deadline - time.monotonic()))
-        try:
-            return proc.communicate(input, timeout=step)
-        except subprocess.TimeoutExpired:
-            # communicate() may be called again after a timeout, but without the
-            # input: the first call keeps feeding it.
-            input = None
-            if cancel.is_set():
-                raise Cancelled(_name(proc.args[0])) from None
-            if deadline is not None and time.monotonic() >= deadline:
-                raise
+    # One communicate() call: a retried one never sends the rest of a large input
+    # (CPython registers stdin only when input is passed, and refuses it on a retry).
+    # Cancelling is a guard thread's job: it signals the child, communicate() returns.
+    finished = threading.Event()
+    guard = threading.Thread(target=_cancel_guard, args=(proc, cancel, finished), daemon=True)
+    guard.start()
+    try:
+        out, err = proc.communicate(input, timeout=timeout)
+    finally:
+        finished.set()
+    if cancel.is_set():
+        raise Cancelled(_name(proc.args[0]))
+    return out, err
+
+
+def _cancel_guard(proc, cancel, finished):
+    while not finished.is_set():
+        if cancel.wait(CANCEL_POLL) and not finished.is_set():
+            for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 0)):
+                try:
+                    os.kill(proc.pid, sig)
+                except ProcessLookupError:
+                    return
+                if finished.wait(grace):
+                    return
+            return
 
 
 def spawn(argv, *, stdin=subprocess.DEVNULL, stdout=None, stderr=None, env=None, cwd=None,

@@ -38,3 +38,18 @@ def test_a_cancelled_run_stops_rsync(tmp_path):
     with pytest.raises(process.Cancelled):
         progress.run(["rsync", "-a", "--bwlimit=500", "--info=progress2", f"{src}/", f"{tmp_path}/dst/"],
                      lambda p: None, cancel=cancel)
+
+
+def test_large_input_reaches_a_cancellable_command_whole():
+    # A --files-from list of thousands of paths is far larger than a pipe buffer.
+    # The reader starts late, so the pipe is full long before the input is all written.
+    data = b"x" * (2 * 1024 * 1024)
+    result = process.run(["sh", "-c", "sleep 0.5; exec wc -c"], input=data, cancel=threading.Event(), timeout=20)
+    assert int(result.stdout) == len(data)
+
+
+def test_a_cancelled_command_is_stopped():
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    with pytest.raises(process.Cancelled):
+        process.run(["sleep", "30"], cancel=cancel)
