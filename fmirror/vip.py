@@ -15,7 +15,10 @@ log = logging.getLogger(__name__)
 
 # ARP replies on a LAN come back within milliseconds: an arping -D that heard
 # nothing in this long heard nobody (arping's own -w counts whole seconds).
+# It scales with the probe timeout so that it fits in the monitor round it
+# overlaps; the floor leaves room for starting arping on a loaded machine.
 DAD_DEADLINE = 0.3
+DAD_FLOOR = 0.08
 # A second burst of gratuitous ARPs this long after the first, for switches
 # and hosts that missed it (keepalived does the same).
 SECOND_BURST_AFTER = 3.0
@@ -58,8 +61,9 @@ def holds(cfg: Config) -> bool:
 
 def someone_answers(cfg: Config) -> bool:
     """Duplicate address detection: does another host answer ARP for the floating IP?"""
+    deadline = min(DAD_DEADLINE, max(DAD_FLOOR, cfg.monitor.timeout * 0.8))
     try:
-        result = process.run(dad_argv(address(cfg), interface(cfg)), timeout=DAD_DEADLINE, check=False)
+        result = process.run(dad_argv(address(cfg), interface(cfg)), timeout=deadline, check=False)
     except CommandTimeout:
         return False
     # arping -D exits 1 when a reply came (the address is in use), 0 when none did.
