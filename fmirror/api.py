@@ -33,6 +33,10 @@ ROUTES = ("/health", "/master", "/slave", "/status", "/metrics")
 
 def _slave_problem(s: dict, lag_bound: float) -> str | None:
     """Why this slave is not acknowledged and in sync, or None when it is."""
+    brake = s.get("brake")
+    if brake:
+        return (f"deletion brake: {brake['deletes']} deletions under {brake['path']} paused; "
+                "check the master, then run fmirror release-brake")
     if s.get("state") != "ok":
         return f"state {s.get('state')}"
     lag = s.get("lag")

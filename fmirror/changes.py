@@ -45,16 +45,37 @@ class SlaveQueue:
         self.renames = []          # in the order they happened
         self.full_requested = 0    # seq of the latest full-sync request not yet covered; 0 = none
         self.in_flight = 0         # seq of the batch being pushed; 0 = none
+        self.held = set()          # keys of deletions the brake holds back (brake.py): unsent, not due
+        # The earliest `since` among due entries, kept up to date as they come: the pusher
+        # asks after every event, and a burst of 20,000 must not cost 20,000 scans.
+        self.next_due = None
 
     def mark(self, seq, root, rel, tree, now):
         key = (root, rel)
+        if key in self.held:       # a newer change (the file restored, say) is pushed as usual
+            self.held.discard(key)
+            self._due(now)
         old = self.entries.get(key)
         if old is None:
             self.entries[key] = Entry(seq, tree, now, now)
+            self._due(now)
             return
         # A change to a path that a running push already took makes it due again.
-        since = now if self.in_flight and old.seq <= self.in_flight else old.since
-        self.entries[key] = Entry(seq, tree or old.tree, old.first, since)
+        if self.in_flight and old.seq <= self.in_flight:
+            self.entries[key] = Entry(seq, tree or old.tree, old.first, now)
+            self._due(now)
+        else:
+            self.entries[key] = Entry(seq, tree or old.tree, old.first, old.since)
+
+    def _due(self, since):
+        if self.next_due is None or since < self.next_due:
+            self.next_due = since
+
+    def recompute_due(self):
+        """After a push or a released brake: once per push, not once per event."""
+        times = [e.since for k, e in self.entries.items()
+                 if (not self.in_flight or e.seq > self.in_flight) and k not in self.held]
+        self.next_due = min(times, default=None)
 
     def acked_seq(self, current):
         """Every change with a sequence up to this one is on the slave."""
@@ -66,12 +87,9 @@ class SlaveQueue:
 
     def due_at(self, delay):
         """When the next push should start, or None when there is nothing to push."""
-        if self.full_requested:
+        if self.full_requested or self.renames:
             return 0.0
-        times = [e.since for e in self.entries.values() if not self.in_flight or e.seq > self.in_flight]
-        if self.renames:
-            times.append(0.0)
-        return (min(times) + delay) if times else None
+        return None if self.next_due is None else self.next_due + delay
 
     def oldest(self):
         return min((e.first for e in self.entries.values()), default=None)
@@ -110,11 +128,12 @@ class ChangeLog:
                 q.mark(self.seq, root, new, is_dir, now)
             self.lock.notify_all()
 
-    def full_sync_needed(self, reason: str = ""):
+    def full_sync_needed(self, reason: str = "", slave: str | None = None):
         with self.lock:
             self.seq += 1
-            for q in self.queues.values():
-                q.full_requested = self.seq
+            for name, q in self.queues.items():
+                if slave is None or name == slave:
+                    q.full_requested = self.seq
             self.lock.notify_all()
 
     def _journal(self, root, rel):
@@ -154,11 +173,13 @@ class ChangeLog:
         with self.lock:
             batch = Batch(seq=self.seq)
             q.in_flight = self.seq
+            q.next_due = None          # all that is queued now is this push's business
             if q.full_requested:
                 batch.full = True
                 return batch
             batch.renames = list(q.renames)
-            for count, ((root, rel), e) in enumerate(q.entries.items()):
+            taken = ((key, e) for key, e in q.entries.items() if key not in q.held)
+            for count, ((root, rel), e) in enumerate(taken):
                 if count >= max_batch:
                     break
                 batch.paths.setdefault(root, {})[rel] = e.tree
@@ -175,7 +196,7 @@ class ChangeLog:
         with self.lock:
             for rel in batch.paths.get(root, ()):
                 e = q.entries.get((root, rel))
-                if e is not None and e.seq <= batch.seq:
+                if e is not None and e.seq <= batch.seq and (root, rel) not in q.held:
                     del q.entries[(root, rel)]
             self.lock.notify_all()
 
@@ -183,16 +204,43 @@ class ChangeLog:
         """A full reconciliation that started at batch.seq succeeded: it covered everything before."""
         q = self.queues[slave]
         with self.lock:
-            q.entries = {k: e for k, e in q.entries.items() if e.seq > batch.seq}
+            q.entries = {k: e for k, e in q.entries.items() if e.seq > batch.seq or k in q.held}
             q.renames = [r for r in q.renames if r.seq > batch.seq]
             if q.full_requested <= batch.seq:
                 q.full_requested = 0
             self.lock.notify_all()
 
+    # --- the deletion brake (brake.py) --------------------------------------------
+
+    def hold(self, slave, batch: Batch, root: int, rels):
+        """Keep these deletions of a push queued but not due: the brake stopped them."""
+        q = self.queues[slave]
+        with self.lock:
+            for rel in rels:
+                e = q.entries.get((root, rel))
+                if e is not None and e.seq <= batch.seq:
+                    q.held.add((root, rel))
+
+    def unhold(self, slave, root: int) -> int:
+        """The held deletions of root are due again; returns how many."""
+        q = self.queues[slave]
+        with self.lock:
+            keys = {k for k in q.held if k[0] == root}
+            q.held -= keys
+            q.recompute_due()
+            self.lock.notify_all()
+            return len(keys)
+
+    def held(self, slave, root: int) -> int:
+        with self.lock:
+            return sum(1 for k in self.queues[slave].held if k[0] == root)
+
     def done(self, slave):
         """A push ended (either way): changes made during it are due as usual."""
         with self.lock:
-            self.queues[slave].in_flight = 0
+            q = self.queues[slave]
+            q.in_flight = 0
+            q.recompute_due()
             self.lock.notify_all()
 
     # --- barriers and status ---------------------------------------------------

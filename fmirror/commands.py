@@ -16,6 +16,7 @@ def dispatch(args) -> int:
         "daemon": cmd_daemon, "check-config": cmd_check_config, "status": cmd_status,
         "seed": cmd_seed, "wait": cmd_wait, "serve": cmd_serve, "demo": cmd_demo,
         "failover": cmd_failover, "switchover": cmd_switchover, "restore": cmd_restore,
+        "versions": cmd_versions, "snapshot": cmd_snapshot, "release-brake": cmd_release_brake,
     }[args.command]
     return handler(args)
 
@@ -100,6 +101,39 @@ def cmd_switchover(args) -> int:
 def cmd_restore(args) -> int:
     from fmirror.restore import restore
     return restore(_config(args), dry_run=args.dry_run, failback=args.failback, yes=args.yes, as_json=args.json)
+
+
+def cmd_versions(args) -> int:
+    from fmirror import stamps, versions
+    cfg = _config(args)
+    if args.action == "list":
+        print("\n".join(versions.list_lines(cfg, args.path)))
+    elif args.action == "restore":
+        print(versions.restore(cfg, args.path, stamps.parse_time(args.at) if args.at else None))
+    else:
+        print(f"removed {versions.prune(cfg)} folders of versions older than "
+              f"{cfg.replication.keep_versions_days:g} days")
+    return ExitCode.OK
+
+
+def cmd_snapshot(args) -> int:
+    from fmirror import snapshots
+    cfg = _config(args)
+    if args.action == "create":
+        print(f"snapshot {snapshots.create(cfg)} taken")
+    elif args.action == "list":
+        print("\n".join(snapshots.list_lines(cfg)) or "no snapshots")
+    else:
+        gone = snapshots.prune(cfg)
+        print(f"pruned {len(gone)} snapshots" + "".join(f"\n  {name}" for name in gone))
+    return ExitCode.OK
+
+
+def cmd_release_brake(args) -> int:
+    cfg = _config(args)
+    for r in control.call(cfg.state_dir, "release_brake")["released"]:
+        print(f"released: {r['deletes']} deletions under {r['path']} on {r['slave']} go through now")
+    return ExitCode.OK
 
 
 def cmd_serve(args) -> int:

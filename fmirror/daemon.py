@@ -195,6 +195,7 @@ class Daemon:
             "takeover": locked(lambda epoch, sender: failover.takeover(self, epoch, sender)),
             "rejoin": locked(self.rejoin),
             "peer_rejoined": self.peer_rejoined,
+            "release_brake": locked(self.release_brake),
         }
 
     def rejoin(self, epoch: int, master: str, reason: str):
@@ -211,6 +212,18 @@ class Daemon:
         if isinstance(runner, MasterRunner):
             runner.replicator.peer_rejoined(name)
         return {"ok": True}
+
+    def release_brake(self):
+        """`fmirror release-brake`: the deletions the brake paused go through once (see brake.py)."""
+        runner = self.runner
+        if not isinstance(runner, MasterRunner):
+            raise Failed(f"this node is {self.state.role.value}: the deletion brake is on the master")
+        released = runner.replicator.release_brakes()
+        if not released:
+            raise Failed("no deletion is paused: nothing to release")
+        log.info("deletion brake released by an operator: %s",
+                 "; ".join(f"{r['slave']} {r['path']}: {r['deletes']} deletions" for r in released))
+        return {"released": released}
 
     def status(self):
         s = self.state

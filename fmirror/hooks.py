@@ -30,6 +30,7 @@ class Event(enum.Enum):
     WITNESS_LOST = "witness-lost"
     ISOLATED = "isolated"
     REFUSED = "refused"
+    DELETION_BRAKE = "deletion-brake"   # a mass deletion paused on a slave (brake.py)
 
 
 def environment(cfg: Config, event: str, role: str, epoch: int, detail: str = "") -> dict:

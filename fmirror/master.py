@@ -19,7 +19,7 @@ COMPACT_EVERY = 60.0
 
 
 class Replicator:
-    def __init__(self, cfg: Config, epoch, on_refused=None, metrics=None):
+    def __init__(self, cfg: Config, epoch, on_refused=None, metrics=None, on_brake=None):
         self.cfg = cfg
         self.epoch = epoch                      # callable: the live epoch
         self.slaves = [p for p in cfg.peers]
@@ -29,7 +29,7 @@ class Replicator:
         self.watcher = Watcher([os.fsencode(p) for p in cfg.paths],
                                lambda root, rel, is_dir: matcher(rel, is_dir), self.changes)
         self.pushers = {p.name: Pusher(cfg, p, self.changes, epoch, on_push=self._acked, on_refused=on_refused,
-                                       metrics=metrics)
+                                       metrics=metrics, on_brake=on_brake)
                         for p in self.slaves}
         self.last_full_request = 0.0
         self.last_compact = time.monotonic()
@@ -59,6 +59,11 @@ class Replicator:
     def peer_rejoined(self, name):
         if name in self.pushers:
             self.pushers[name].retry_now()
+
+    def release_brakes(self) -> list:
+        """`fmirror release-brake`: [{slave, path, deletes, since}] of the paused deletions now let through."""
+        return [{"slave": name, **engaged} for name, pusher in self.pushers.items()
+                for engaged in pusher.release_brake()]
 
     def first_sync_tried(self) -> bool:
         return all(p.status.state != "starting" for p in self.pushers.values())
@@ -105,6 +110,7 @@ class Replicator:
         for name, pusher in self.pushers.items():
             unsent, oldest, full = self.changes.unsent(name)
             s = pusher.status
+            brakes = pusher.brake.status()
             slaves[name] = {
                 "address": pusher.peer.address,
                 "state": s.state,
@@ -120,5 +126,8 @@ class Replicator:
                 "last_full_sync_seconds": s.last_full_sync_seconds,
                 "bytes_sent": s.bytes_sent,
                 "pushes": s.pushes,
+                # The deletion brake: the oldest paused path (None when none), and every one of them.
+                "brake": brakes[0] if brakes else None,
+                "brakes": brakes,
             }
         return {"slaves": slaves, "unwatched_dirs": self.watcher.unwatched}

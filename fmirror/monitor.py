@@ -55,19 +55,40 @@ class Decision:
     sentence: str
 
 
-def slave_decision(master: Verdict, failures: int, mode: FailoverMode, witness: str | None,
-                   witness_ok: bool) -> Decision:
+@dataclass(frozen=True)
+class View:
+    """What a slave knows after a round, besides the master's verdict."""
+    failover: bool = True                 # a floating IP is configured: failover exists at all
+    mode: FailoverMode = FailoverMode.AUTOMATIC
+    witness: str | None = None
+    witness_ok: bool = False
+    other_slaves: tuple = ()              # the other slaves, in config order, with reachability
+    first_reachable: str | None = None    # the first slave in config order this one can reach (maybe itself)
+    me: str = ""
+
+
+def slave_decision(master: Verdict, failures: int, view: View) -> Decision:
     """What a slave does about its master after a round."""
     if master is Verdict.UP:
         return Decision(Action.NONE, "")
-    if witness and not witness_ok:
-        return Decision(Action.ISOLATED, f"master down for {failures} rounds but the witness {witness} is "
-                                         "unreachable too: I am the isolated one, staying slave")
-    if mode is FailoverMode.MANUAL:
-        return Decision(Action.WAIT_MANUAL, f"master down for {failures} rounds; failover is manual: "
-                                            "waiting for `fmirror failover`")
-    witness_part = f", witness {witness} reachable" if witness else ""
-    return Decision(Action.PROMOTE, f"master down for {failures} rounds{witness_part}: promoting")
+    down = f"master down for {failures} rounds"
+    if not view.failover:
+        return Decision(Action.WAIT_MANUAL, f"{down}; no floating_ip: a pure mirror fails over only "
+                                            "by `fmirror failover`")
+    if view.witness and not view.witness_ok:
+        return Decision(Action.ISOLATED, f"{down} but the witness {view.witness} is unreachable too: "
+                                         "I am the isolated one, staying slave")
+    if view.other_slaves and not view.witness and not any(ok for _, ok in view.other_slaves):
+        # With other slaves around, one that reaches none of them is the likelier one cut off.
+        return Decision(Action.ISOLATED, f"{down} and no other slave answers either: I am the isolated one, "
+                                         "staying slave")
+    if view.first_reachable and view.first_reachable != view.me:
+        return Decision(Action.NONE, f"{down}; {view.first_reachable} comes first in the configuration and "
+                                     "takes over")
+    if view.mode is FailoverMode.MANUAL:
+        return Decision(Action.WAIT_MANUAL, f"{down}; failover is manual: waiting for `fmirror failover`")
+    witness_part = f", witness {view.witness} reachable" if view.witness else ""
+    return Decision(Action.PROMOTE, f"{down}{witness_part}: promoting")
 
 
 def master_reach(slaves_ok: bool, witness: str | None, witness_ok: bool) -> bool:
@@ -80,10 +101,14 @@ def master_reach(slaves_ok: bool, witness: str | None, witness_ok: bool) -> bool
 
 
 def newer_master(my_epoch: int, peers: dict):
-    """The peer that shows a higher epoch than ours (name, epoch), or None. peers: name -> state dict."""
+    """The peer that shows a higher epoch than ours (name, epoch), or None. peers: name -> state dict.
+
+    A master carries its own epoch and a slave that of the master it follows;
+    a suspended node only the epoch it lost at, which proves nothing newer.
+    """
     best = None
     for name, st in peers.items():
         epoch = st.get("epoch", 0)
-        if epoch > my_epoch and (best is None or epoch > best[1]):
+        if st.get("role") in ("master", "slave") and epoch > my_epoch and (best is None or epoch > best[1]):
             best = (name, epoch)
     return best

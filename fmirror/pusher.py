@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from fmirror import process, progress as progress_mod, protocol, rsync, ssh
+from fmirror import brake as brake_mod, process, progress as progress_mod, protocol, rsync, ssh
 from fmirror.changes import Batch, ChangeLog
 from fmirror.config.model import Config, Node
 from fmirror.errors import Error
@@ -59,7 +59,7 @@ class SlaveStatus:
 
 class Pusher(threading.Thread):
     def __init__(self, cfg: Config, peer: Node, changes: ChangeLog, epoch, on_push=None, on_refused=None,
-                 metrics=None):
+                 metrics=None, on_brake=None):
         super().__init__(name=f"push-{peer.name}", daemon=True)
         self.cfg, self.peer, self.changes = cfg, peer, changes
         self.epoch = epoch                  # callable: the epoch pushes carry now
@@ -70,6 +70,8 @@ class Pusher(threading.Thread):
         self.stopping = threading.Event()
         self.wake = threading.Event()
         self.backoff = Backoff()
+        self.on_brake = on_brake or (lambda peer, engaged: None)
+        self.brake = brake_mod.Guard(cfg.replication.max_delete, on_engaged=self._brake_engaged)
 
     def stop(self):
         self.stopping.set()
@@ -128,9 +130,14 @@ class Pusher(threading.Thread):
             started = time.monotonic()
             # The first full reconciliation can be long (a new slave): show how it goes.
             first = self.status.last_full_sync is None
-            for root in self.cfg.paths:
-                self._rsync(rsync.full_argv(self.cfg, ssh.rsh(self.cfg), self._rsync_path(), root,
-                                            self._dest(root), progress=first), root, progress=first)
+            blocked = None
+            for index, root in enumerate(self.cfg.paths):
+                try:
+                    self._full_root(index, root, first)
+                except brake_mod.Blocked as e:
+                    blocked = e      # the other paths still go; this one and the acknowledgement wait
+            if blocked is not None:
+                raise blocked
             self.changes.ack_full(self.peer.name, batch)
             self.status.last_full_sync = time.time()
             self.status.last_full_sync_seconds = time.monotonic() - started
@@ -141,13 +148,62 @@ class Pusher(threading.Thread):
             return
         if batch.renames:
             self._apply_renames(batch.renames)
+        blocked = None
         for index, rels in batch.paths.items():
-            root = self.cfg.paths[index]
-            argv = rsync.batch_argv(self.cfg, ssh.rsh(self.cfg), self._rsync_path(), root, self._dest(root))
-            self._rsync(argv, root, input=rsync.files_from(rels))
-            self.changes.ack_paths(self.peer.name, batch, index)
+            try:
+                self._push_root(batch, index, rels)
+            except brake_mod.Blocked as e:
+                blocked = e          # the other paths still go; this one is retried whole
+        self._recheck_brakes()
+        if blocked is not None:
+            raise blocked
 
-    def _rsync(self, argv, root, input=None, progress=False):
+    def _push_root(self, batch, index, rels):
+        root = self.cfg.paths[index]
+        argv = rsync.batch_argv(self.cfg, ssh.rsh(self.cfg), self._rsync_path(), root, self._dest(root))
+        gone, dirs = brake_mod.deletions(root, rels) if self.brake.limit else ((), False)
+        if not self.brake.push(root, lambda extra: self._rsync(argv, root, input=rsync.files_from(rels), extra=extra),
+                               may_delete=bool(gone) or dirs):
+            self.changes.hold(self.peer.name, batch, index, gone)
+            self.brake.mark_held(root)
+        self.changes.ack_paths(self.peer.name, batch, index)
+
+    def _full_root(self, index, root, progress):
+        argv = rsync.full_argv(self.cfg, ssh.rsh(self.cfg), self._rsync_path(), root, self._dest(root),
+                               progress=progress)
+        if self.brake.push(root, lambda extra: self._rsync(argv, root, progress=progress, extra=extra), full=True):
+            self.changes.unhold(self.peer.name, index)
+
+    # --- the deletion brake (brake.py) ---------------------------------------
+
+    def _brake_engaged(self, engaged):
+        log.warning("%s: %d deletions under %s held back: more than replication.max_delete (%d) within %g s; "
+                    "check the master, then run `fmirror release-brake` to let them through", self.peer.name,
+                    engaged.deletes, engaged.path, self.brake.limit, brake_mod.WINDOW)
+        self.on_brake(self.peer, engaged)
+
+    def _recheck_brakes(self):
+        """Every held deletion left the queue (the files are back on the master): a full reconciliation confirms."""
+        for path in self.brake.held_paths():
+            if not self.changes.held(self.peer.name, self.cfg.paths.index(path)):
+                self.brake.unmark_held(path)
+                self.changes.full_sync_needed(f"held deletions under {path} resolved", slave=self.peer.name)
+
+    def release_brake(self) -> list:
+        """`fmirror release-brake`: the paused deletions go through once; returns what was paused."""
+        released = self.brake.release()
+        for engaged in released:
+            self.changes.unhold(self.peer.name, self.cfg.paths.index(engaged["path"]))
+        if released:
+            # Also the deletions no queued path stands for (inside listed directories, found by a full reconciliation).
+            self.changes.full_sync_needed("deletion brake released", slave=self.peer.name)
+            self.retry_now()
+        return released
+
+    # --- rsync -----------------------------------------------------------------
+
+    def _rsync(self, argv, root, input=None, progress=False, extra=()):
+        argv = rsync.with_options(argv, extra)
         ssh.prepare(self.cfg)
         if progress:
             result = progress_mod.run(argv, self._progress_logger(root), cancel=self.stopping)
@@ -155,12 +211,15 @@ class Pusher(threading.Thread):
             result = process.run(argv, input=input, check=False, cancel=self.stopping)
         err = result.stderr.decode("utf-8", "replace")
         refusal = protocol.find_refusal(err)
-        outcome = rsync.interpret(result.returncode, refusal is not None)
+        skipped = rsync.skipped_deletions(result.stderr + result.stdout) if extra else 0
+        outcome = rsync.interpret(result.returncode, refusal is not None, skipped)
         if outcome is rsync.Outcome.REFUSED:
             raise ssh.PeerRefused(self.peer.name, refusal)
         if outcome is rsync.Outcome.RETRY:
             raise PushFailed(root, self.peer.name, result.returncode, process.stderr_tail(result.stderr))
+        # BLOCKED goes back to the brake, which decides (brake.py).
         self.status.bytes_sent += rsync.bytes_sent(result.stdout)
+        return result
 
     def _progress_logger(self, root):
         every = PROGRESS_LOG_TTY if sys.stderr.isatty() else PROGRESS_LOG

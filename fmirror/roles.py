@@ -14,7 +14,8 @@ from fmirror import failover, hooks, probes, protocol, ssh, vip
 from fmirror.errors import Error, Refused
 from fmirror.hooks import Event
 from fmirror.master import Replicator
-from fmirror.monitor import Action, Hysteresis, Verdict, master_reach, newer_master, slave_decision
+from fmirror.upkeep import Upkeep
+from fmirror.monitor import Action, Hysteresis, Verdict, View, master_reach, newer_master, slave_decision
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +66,14 @@ class SlaveRunner:
         self.reported = None
         self.master_report = _Periodic(self._ask_master, PEER_CHECK_INTERVAL)
         self.down_since = None
+        self.upkeep = Upkeep(self.cfg)   # versions prune, scheduled snapshots
 
     def start(self):
         if self.cfg.floating_ip and vip.release(self.cfg):
             log.warning("a slave held the floating IP %s: dropped it", self.cfg.floating_ip.address)
 
     def stop(self):
-        pass
+        self.upkeep.stop()
 
     def tick(self):
         return max(0.01, self.next_round - time.monotonic())
@@ -80,11 +82,17 @@ class SlaveRunner:
         master = self.d.master_node()
         return query_peers(self.cfg, [master]).get(master.name)
 
+    def _other_slaves(self):
+        master = self.d.master_node().name
+        return [n for n in self.cfg.nodes.values() if n.name not in (master, self.cfg.node)]
+
     def _tasks(self, with_dad):
         m, master = self.cfg.monitor, self.d.master_node()
         tasks = self.d.prober.check_tasks(master.address, m.checks, m.timeout)
         if m.witness:
             tasks["witness"] = lambda: probes.icmp(m.witness, m.timeout)
+        for other in self._other_slaves():
+            tasks[f"slave {other.name}"] = lambda a=other.address: probes.icmp(a, m.timeout)
         if with_dad:
             tasks["dad"] = lambda: (vip.someone_answers(self.cfg), "")
         return tasks
@@ -95,9 +103,10 @@ class SlaveRunner:
     def master_answers(self) -> bool:
         m = self.cfg.monitor
         results = self.d.prober.round(self._tasks(False), m.timeout)
-        return all(p.ok for name, p in results.items() if name != "witness")
+        return all(p.ok for name, p in results.items() if name != "witness" and not name.startswith("slave "))
 
     def cycle(self):
+        self.upkeep.poke()
         now = time.monotonic()
         if now < self.next_round:
             return None
@@ -106,7 +115,7 @@ class SlaveRunner:
         dad = bool(self.cfg.floating_ip) and self.hyst.last_chance()
         results = self.d.prober.round(self._tasks(dad), m.timeout)
         self.last = results
-        checks = {n: p for n, p in results.items() if n not in ("witness", "dad")}
+        checks = {n: p for n, p in results.items() if n not in ("witness", "dad") and not n.startswith("slave ")}
         good = all(p.ok for p in checks.values())
         self._witness(results.get("witness"))
         self.master_report.poke()
@@ -120,7 +129,7 @@ class SlaveRunner:
             self.down_since, self.reported = None, None
             self.d.events.emit(Event.MASTER_UP, role, epoch)
             return f"master {self.d.master_node().name} is up again after {m.rise} good rounds"
-        decision = slave_decision(self.hyst.verdict, self.hyst.failures, m.failover, m.witness, bool(self.witness_ok))
+        decision = slave_decision(self.hyst.verdict, self.hyst.failures, self._view(results))
         if decision.action is Action.PROMOTE:
             probe = results.get("dad")
             answered = probe.ok if probe is not None and probe.latency is not None else None
@@ -132,9 +141,18 @@ class SlaveRunner:
             if self.reported is not Action.ISOLATED:
                 self.d.events.emit(Event.ISOLATED, role, epoch, decision.sentence)
             return self._report_once(Action.ISOLATED, decision.sentence)
-        if decision.action is Action.WAIT_MANUAL:
-            return self._report_once(Action.WAIT_MANUAL, decision.sentence)
+        if decision.action is Action.WAIT_MANUAL or decision.sentence:
+            return self._report_once(decision.action, decision.sentence)
         return None
+
+    def _view(self, results) -> View:
+        m = self.cfg.monitor
+        others = tuple((n.name, results[f"slave {n.name}"].ok) for n in self._other_slaves())
+        reachable = {name for name, ok in others if ok} | {self.cfg.node}
+        first = next((name for name in self.cfg.nodes if name in reachable), None)
+        return View(failover=bool(self.cfg.floating_ip), mode=m.failover, witness=m.witness,
+                    witness_ok=bool(self.witness_ok), other_slaves=others, first_reachable=first,
+                    me=self.cfg.node)
 
     def _report_once(self, action, sentence):
         if self.reported is action:
@@ -183,7 +201,8 @@ class SlaveRunner:
 class MasterRunner:
     def __init__(self, d, claim_ip: bool):
         self.d, self.cfg = d, d.cfg
-        self.replicator = Replicator(d.cfg, lambda: d.state.epoch, on_refused=d.on_refused, metrics=d.metrics)
+        self.replicator = Replicator(d.cfg, lambda: d.state.epoch, on_refused=d.on_refused, metrics=d.metrics,
+                                     on_brake=self._brake_engaged)
         m = self.cfg.monitor
         self.hyst = Hysteresis(m.fall, m.rise)
         self.next_round = 0.0
@@ -193,6 +212,10 @@ class MasterRunner:
 
     def start(self):
         self.replicator.start()
+
+    def _brake_engaged(self, peer, engaged):
+        self.d.events.emit(Event.DELETION_BRAKE, "master", self.d.state.epoch,
+                           f"{peer.name}: {engaged.deletes} deletions under {engaged.path} paused")
 
     def stop(self):
         self.replicator.stop()

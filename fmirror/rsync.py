@@ -8,6 +8,9 @@ from fmirror.config.model import Config
 # 24: "some files vanished before they could be transferred" — they were
 # deleted on the master meanwhile; the deletion is its own queued change.
 OK_CODES = (0, 24)
+# 25: a --max-delete limit stopped deletions: the brake asked for that (brake.py).
+DELETE_LIMIT = 25
+PARTIAL = 23
 IO_TIMEOUT = 30
 
 
@@ -15,16 +18,25 @@ class Outcome(enum.Enum):
     OK = "ok"
     RETRY = "retry"        # anything else: keep the paths queued, back off, try again
     REFUSED = "refused"    # the receiver said no (role or epoch): see protocol.find_refusal
+    BLOCKED = "blocked"    # a --max-delete limit skipped a deletion that made way for something else: partial
 
 
-def interpret(returncode: int, refused: bool) -> Outcome:
+def interpret(returncode: int, refused: bool, skipped: int = 0) -> Outcome:
+    """skipped: the deletions a --max-delete limit skipped (skipped_deletions), which explain 25 and may explain 23."""
     if refused:
         return Outcome.REFUSED
+    if skipped and returncode == DELETE_LIMIT:
+        return Outcome.OK
+    if skipped and returncode == PARTIAL:
+        # e.g. a non-empty directory replaced by a file: its contents had to go first.
+        return Outcome.BLOCKED
     return Outcome.OK if returncode in OK_CODES else Outcome.RETRY
 
 
 def common_options(cfg: Config) -> list:
-    opts = ["-a", "--numeric-ids", f"--timeout={IO_TIMEOUT}", "--stats"]
+    # --modify-window=-1: compare mtimes to the nanosecond. By default the quick check
+    # takes a same-size rewrite within the same second for unchanged, and never sends it.
+    opts = ["-a", "--numeric-ids", f"--timeout={IO_TIMEOUT}", "--stats", "--modify-window=-1"]
     opts += [f"--exclude={p}" for p in cfg.exclude]
     if cfg.transport.bwlimit_kbps:
         opts.append(f"--bwlimit={cfg.transport.bwlimit_kbps}")
@@ -103,3 +115,23 @@ _SENT = re.compile(rb"Total bytes sent: ([\d,]+)")
 def bytes_sent(stdout: bytes) -> int:
     m = _SENT.search(stdout)
     return int(m.group(1).replace(b",", b"")) if m else 0
+
+
+def with_options(argv: list, extra) -> list:
+    """argv with more options before its source and destination."""
+    return [*argv[:-2], *extra, *argv[-2:]] if extra else argv
+
+
+_SKIPPED = re.compile(rb"Deletions stopped due to --max-delete limit \((\d+) skipped\)")
+
+
+def skipped_deletions(output: bytes) -> int:
+    """How many deletions a --max-delete limit skipped (rsync says so on stderr), 0 if none."""
+    m = _SKIPPED.search(output)
+    return int(m.group(1)) if m else 0
+
+
+def snapshot_argv(root: str, dest: str, link_dest: str | None) -> list:
+    """A local copy of root into dest; files unchanged since link_dest become hard links to it."""
+    link = [f"--link-dest={link_dest}"] if link_dest else []
+    return ["rsync", "-a", "--numeric-ids", *link, root.rstrip("/") + "/", dest.rstrip("/") + "/"]

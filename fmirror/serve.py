@@ -13,10 +13,11 @@ import os
 import re
 import shlex
 import sys
+import time
 
 import psutil
 
-from fmirror import control, journal, process, protocol, state as state_mod, vip
+from fmirror import control, journal, process, protocol, state as state_mod, versions, vip
 from fmirror.config.model import Config, Role
 from fmirror.errors import DaemonNotRunning, Error, ExitCode
 
@@ -45,7 +46,7 @@ def main(cfg: Config, command: str | None) -> int:
     verb, args = words[1], words[2:]
     handler = {"state": serve_state, "push": serve_push, "rename": serve_rename, "demote": serve_demote,
                "promote": serve_promote, "switchover": serve_switchover, "pull": serve_pull,
-               "changes": serve_changes, "rejoined": serve_rejoined}.get(verb)
+               "changes": serve_changes, "rejoined": serve_rejoined, "put": serve_put}.get(verb)
     if handler is None:
         print(f"fmirror serve: unknown request {verb!r}", file=sys.stderr)
         return ExitCode.USAGE
@@ -187,7 +188,9 @@ def rsync_server_argv(args, paths, sender=False) -> list:
     if sender:
         args = [args[0], *args[2:]]
     m = _FLAGS.match(args[1])
-    if m is None or not set(m["opts"]) <= _PUSH_LETTERS:
+    # "b" (--backup) is the receiver's decision on a push (kept versions), never the sender's.
+    letters = _PUSH_LETTERS if sender else _PUSH_LETTERS - {"b"}
+    if m is None or not set(m["opts"]) <= letters:
         raise Refuse(f"rsync options {args[1]!r} not allowed")
     options = iter(args[2:-2])
     for opt in options:
@@ -198,7 +201,8 @@ def rsync_server_argv(args, paths, sender=False) -> list:
             if opt == "--backup-dir":
                 next(options, None)
             continue
-        if not (opt in _LONG_OPTIONS or ("=" in opt and name in _VALUED_OPTIONS)):
+        # rsync forwards --modify-window=-1 as "-@-1".
+        if not (opt in _LONG_OPTIONS or ("=" in opt and name in _VALUED_OPTIONS) or opt == "-@-1"):
             raise Refuse(f"rsync option {opt!r} not allowed")
     dest = os.path.normpath(args[-1]) if args[-1].startswith("/") else None
     if dest not in paths:
@@ -225,6 +229,10 @@ def serve_push(cfg: Config, args) -> int:
         rest = rest[1:]
     argv = rsync_server_argv(rest, cfg.paths)
     fd = _admit_write(cfg, ns.sender, ns.epoch)
+    if cfg.replication.keep_versions_days:
+        # rsync moves aside whatever this push deletes or overwrites (see versions.py).
+        root = os.path.normpath(argv[-1])
+        argv = argv[:-2] + versions.backup_options(cfg, root, time.time()) + argv[-2:]
     os.set_inheritable(fd, True)
     # The rsync we become keeps this pid: a promotion can stop a receive whose
     # sender died mid-push instead of waiting on a connection that is gone.
@@ -280,6 +288,27 @@ def serve_rejoined(cfg: Config, args) -> int:
     return ExitCode.OK
 
 
+def serve_put(cfg: Config, args) -> int:
+    """A slave puts a kept version back (`fmirror versions restore`): one file, inside the paths, from stdin."""
+    ns, rest = _sender(args)
+    current = _master_for(cfg, ns.sender)
+    if ns.epoch != current.epoch:
+        raise Refuse(f"sender epoch {ns.epoch} is not this master's epoch {current.epoch}: only its slaves put files")
+    try:
+        req = versions.parse_put(rest)
+    except ValueError as e:
+        raise Refuse(str(e)) from None
+    where = versions.locate(cfg.paths, req.path) if req.path.startswith("/") else None
+    if where is None:
+        raise Refuse(f"{req.path!r} is not inside a mirrored path")
+    target = safe_target(*where)
+    if os.path.isdir(target) and not os.path.islink(target):
+        raise Refuse(f"{req.path!r} is a directory here")
+    versions.receive(target, sys.stdin.buffer, req)
+    json.dump({"ok": True}, sys.stdout)
+    return ExitCode.OK
+
+
 def safe_target(root: str, rel: str) -> bytes:
     """root/rel, refused unless rel stays inside root without passing through a symlink."""
     parts = os.fsencode(rel).split(b"/")
@@ -304,6 +333,8 @@ def serve_rename(cfg: Config, args) -> int:
             if root not in cfg.paths:
                 raise Refuse(f"{root!r} is not a mirrored path")
             src, dst = safe_target(root, old), safe_target(root, new)
+            if cfg.replication.keep_versions_days and os.path.lexists(src):
+                versions.keep(cfg, root, new, dst, time.time())
             results.append(_rename(src, dst))
         json.dump(results, sys.stdout)
     finally:

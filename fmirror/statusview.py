@@ -48,6 +48,9 @@ def render(data: dict, now: float | None = None) -> str:
         full = ", full sync pending" if s["full_sync_pending"] else ""
         lines.append(f"slave {name} ({s['address']}): {s['state']}; unsent {s['unsent']}{oldest}{full}; "
                      f"last push {_ago(s['last_push'], now)}; last full sync {_ago(s['last_full_sync'], now)}")
+        for b in s.get("brakes") or ():
+            lines.append(f"  DELETION BRAKE on {b['path']} since {_ago(b['since'], now)}: {b['deletes']} deletions "
+                         "paused; check the master, then run `fmirror release-brake`")
         if s.get("last_error") and s["state"] != "ok":
             lines.append(f"  last error ({_ago(s['last_error_at'], now)}): {s['last_error']}")
     return "\n".join(lines)

@@ -120,7 +120,8 @@ SCHEMA = {
         0, min=0),
     "replication.max_delete": Key(
         "integer", 0,
-        "A push that would delete more files than this pauses replication and alerts; 0 means no limit.",
+        "More deletions than this on a slave, in one push or within a minute, are paused there and alerted "
+        "until `fmirror release-brake`; 0 means no limit.",
         0, min=0),
     "monitor": Key(
         "mapping", {},

@@ -200,3 +200,16 @@ def test_seed_copies_everything(mirror_factory):
     assert result.returncode == 0, result.stderr
     assert b"seed slave:/srv/www: done" in result.stderr
     trees.wait_equal(mirror.m(), mirror.s(), 1)
+
+
+def test_a_same_size_rewrite_within_the_same_second_is_replicated(mirror):
+    f = mirror.m() / "same-size"
+    second = int(time.time()) - 100
+    f.write_bytes(b"version one")
+    os.utime(f, ns=(second * 10**9 + 100_000_000,) * 2)
+    mirror.lab.fmirror("master", "wait", "--timeout", "30", check=True)
+    assert (mirror.s() / "same-size").read_bytes() == b"version one"
+    f.write_bytes(b"version two")                  # same size, same second, other nanoseconds
+    os.utime(f, ns=(second * 10**9 + 900_000_000,) * 2)
+    mirror.lab.fmirror("master", "wait", "--timeout", "30", check=True)
+    assert (mirror.s() / "same-size").read_bytes() == b"version two"

@@ -87,3 +87,61 @@ def test_push_is_due_only_after_delay():
     log.changed(0, b"a", False)
     first = q.entries[(0, b"a")].since
     assert q.due_at(0.2) == first + 0.2
+
+
+def test_held_deletion_stays_unsent_but_is_not_due_or_taken():
+    log = ChangeLog(["beta"])
+    log.deleted(0, b"gone")
+    log.changed(0, b"new", False)
+    batch = log.take("beta", 100)
+    log.hold("beta", batch, 0, [b"gone"])
+    log.ack_paths("beta", batch, 0)
+    log.done("beta")
+    assert log.unsent("beta")[0] == 1 and log.held("beta", 0) == 1
+    assert log.queues["beta"].due_at(0.2) is None
+    assert log.take("beta", 100).paths == {}
+    log.done("beta")
+    full = log.take("beta", 100)
+    log.ack_full("beta", full)                    # a full reconciliation under the brake keeps it too
+    log.done("beta")
+    assert log.unsent("beta")[0] == 1
+    assert log.acked("beta") < log.current()
+
+
+def test_unhold_makes_held_deletions_due_and_a_new_change_frees_one():
+    log = ChangeLog(["beta"])
+    log.deleted(0, b"a")
+    log.deleted(0, b"b")
+    batch = log.take("beta", 100)
+    log.hold("beta", batch, 0, [b"a", b"b"])
+    log.done("beta")
+    log.changed(0, b"a", False)                   # restored on the master: pushed as usual
+    assert log.held("beta", 0) == 1
+    assert log.queues["beta"].due_at(0.2) is not None
+    assert log.take("beta", 100).paths == {0: {b"a": False}}
+    log.done("beta")
+    assert log.unhold("beta", 0) == 1
+    assert set(log.take("beta", 100).paths[0]) == {b"a", b"b"}
+
+
+def test_full_sync_for_one_slave_only():
+    log = ChangeLog(["beta", "gamma"])
+    log.full_sync_needed("brake", slave="beta")
+    assert log.unsent("beta")[2] and not log.unsent("gamma")[2]
+
+
+def test_due_time_follows_takes_and_pushes_without_rescanning():
+    log = ChangeLog(["beta"])
+    q = log.queues["beta"]
+    for i in range(3):
+        log.changed(0, b"f%d" % i, False)
+    assert q.due_at(0) == q.entries[(0, b"f0")].since
+    batch = log.take("beta", 2)               # two taken, one left for the next push
+    assert q.due_at(0) is None                # nothing is due while a push runs...
+    log.changed(0, b"f0", False)              # ...until something changes again
+    assert q.due_at(0) == q.entries[(0, b"f0")].since
+    log.ack_paths("beta", batch, 0)
+    log.done("beta")
+    # f0 (changed again) and f2 (not taken) are due; f1 went through.
+    assert set(q.entries) == {(0, b"f0"), (0, b"f2")}
+    assert q.due_at(0) == min(e.since for e in q.entries.values())

@@ -68,3 +68,11 @@ def test_unknown_role_is_unhealthy(status):
     ok, reason = health(status, BOUND)
     assert not ok
     assert "unknown role" in reason
+
+
+def test_master_is_unhealthy_while_a_deletion_brake_holds_and_says_what_to_do():
+    braked = {**_slave(), "brake": {"path": "/srv/www", "deletes": 5000, "since": 1.0, "held": True}}
+    ok, reason = health(_master(beta=braked), BOUND)
+    assert not ok
+    assert "beta: deletion brake: 5000 deletions under /srv/www paused" in reason and "release-brake" in reason
+    assert health(_master(beta={**_slave(), "brake": None}), BOUND)[0]

@@ -54,3 +54,32 @@ def test_refusal_line_round_trips():
     line = protocol.refusal_line("this node is master, not a slave", "master", 4)
     r = protocol.find_refusal("rsync: noise\n" + line + "\nrsync error: ...")
     assert (r.reason, r.role, r.epoch) == ("this node is master, not a slave", "master", 4)
+
+
+def test_extra_options_go_before_source_and_destination():
+    argv = ["rsync", "-a", "src/", "dst/"]
+    assert rsync.with_options(argv, ["--max-delete=0"]) == ["rsync", "-a", "--max-delete=0", "src/", "dst/"]
+    assert rsync.with_options(argv, []) is argv
+
+
+def test_skipped_deletions_read_from_rsync_stderr():
+    err = b"Deletions stopped due to --max-delete limit (5000 skipped)\nrsync error: the --max-delete limit..."
+    assert rsync.skipped_deletions(err) == 5000
+    assert rsync.skipped_deletions(b"") == 0
+
+
+def test_exit_25_is_a_success_only_when_rsync_said_what_it_skipped():
+    assert rsync.interpret(25, False) is rsync.Outcome.RETRY
+    assert rsync.interpret(25, False, skipped=3) is rsync.Outcome.OK
+    assert rsync.interpret(24, False, skipped=3) is rsync.Outcome.OK      # vanished files hide the 25
+    assert rsync.interpret(23, False) is rsync.Outcome.RETRY
+
+
+def test_exit_23_after_skipped_deletions_is_blocked_not_a_plain_failure():
+    assert rsync.interpret(23, False, skipped=1) is rsync.Outcome.BLOCKED
+
+
+def test_snapshot_argv_links_unchanged_files_to_the_previous_snapshot():
+    argv = rsync.snapshot_argv("/srv/www", "/s/new/srv/www", "/s/old/srv/www")
+    assert argv == ["rsync", "-a", "--numeric-ids", "--link-dest=/s/old/srv/www", "/srv/www/", "/s/new/srv/www/"]
+    assert "--link-dest" not in " ".join(rsync.snapshot_argv("/srv/www", "/s/new/srv/www", None))

@@ -51,3 +51,10 @@ def test_safe_target_refuses_escapes(tmp_path):
     for rel in ["../x", "a/../../x", "/etc/passwd", "", "link/passwd"]:
         with pytest.raises(Refuse):
             safe_target(root, rel)
+
+
+def test_a_push_may_not_ask_for_backups_the_receiver_decides():
+    for bad in (["--server", "-blogDtpre.iLsfxCIvu", ".", "/srv/www/"],
+                PUSH[:2] + ["--backup-dir=/tmp/x"] + PUSH[2:], PUSH[:2] + ["--suffix=~"] + PUSH[2:]):
+        with pytest.raises(Refuse):
+            rsync_server_argv(bad, PATHS)
