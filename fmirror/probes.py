@@ -16,8 +16,14 @@ from fmirror.errors import Error
 
 ATTEMPTS = 2
 PING_COUNT = 3
-# A probe thread that overruns the round is given up on, not waited for.
+# A probe thread that overruns the round is given up on, not waited for. The
+# slack is a tenth of the timeout (at most 50 ms): at interval = timeout = 0.1 s a
+# fixed 50 ms would stretch every round by half, and detection with it.
 ROUND_SLACK = 0.05
+
+
+def slack(timeout: float) -> float:
+    return min(ROUND_SLACK, timeout / 10)
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ def check_name(check) -> str:
 
 def ping_argv(address: str, timeout: float) -> list:
     gap = max(0.01, timeout / 10)
-    wait = max(0.05, timeout - (PING_COUNT - 1) * gap - ROUND_SLACK)
+    wait = max(0.05, timeout - (PING_COUNT - 1) * gap - slack(timeout))
     return ["ping", "-n", "-q", "-c", str(PING_COUNT), "-i", f"{gap:.3f}", "-W", f"{wait:.3f}", address]
 
 
@@ -106,7 +112,7 @@ class Prober:
         """Run every task at once; name -> Probe. A task still running at the deadline failed."""
         start = time.monotonic()
         futures = {self.pool.submit(self._timed, fn, start): name for name, fn in tasks.items()}
-        done, _ = concurrent.futures.wait(futures, timeout=timeout + ROUND_SLACK)
+        done, _ = concurrent.futures.wait(futures, timeout=timeout + slack(timeout))
         results = {}
         for future, name in futures.items():
             if future in done:
