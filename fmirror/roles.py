@@ -4,7 +4,6 @@ A runner has start(), stop(), tick() (seconds until it wants the next
 cycle), cycle() (returns a sentence when it decided something) and status().
 """
 
-import concurrent.futures
 import json
 import logging
 import threading
@@ -27,13 +26,21 @@ PEER_QUERY_TIMEOUT = 5.0
 
 def query_peers(cfg, peers, timeout=PEER_QUERY_TIMEOUT) -> dict:
     """name -> the peer's state dict, for the peers that answered."""
+    answers = {}
+
     def one(peer):
         try:
-            return peer.name, json.loads(ssh.call(cfg, peer, protocol.request("state"), timeout=timeout))
+            answers[peer.name] = json.loads(ssh.call(cfg, peer, protocol.request("state"), timeout=timeout))
         except (Error, ValueError):
-            return peer.name, None
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(peers))) as pool:
-        return {name: st for name, st in pool.map(one, peers) if st is not None}
+            pass
+    # Daemon threads, not an executor: Python joins executor threads at exit, and a
+    # stopping daemon must not wait out a query to a peer that is gone.
+    threads = [threading.Thread(target=one, args=(p,), daemon=True, name="peer-query") for p in peers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout + 1)
+    return dict(answers)
 
 
 class _Periodic:

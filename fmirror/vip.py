@@ -72,22 +72,40 @@ def someone_answers(cfg: Config) -> bool:
     return result.returncode == 1
 
 
+# The second burst still to come: cancelled when the IP is let go, so a node
+# that just stepped down never points clients back at itself.
+_second_burst = None
+
+
 def claim(cfg: Config) -> None:
     """Add the floating IP here and announce it with gratuitous ARPs (two bursts)."""
+    global _second_burst
     if not holds(cfg):
         process.run(add_argv(cfg.floating_ip.address, interface(cfg)), timeout=5)
     _announce(cfg)
-    timer = threading.Timer(SECOND_BURST_AFTER, _announce, (cfg,))
-    timer.daemon = True
-    timer.start()
+    _cancel_second_burst()
+    _second_burst = threading.Timer(SECOND_BURST_AFTER, _announce_if_held, (cfg,))
+    _second_burst.daemon = True
+    _second_burst.start()
 
 
 def release(cfg: Config) -> bool:
     """Remove the floating IP from this host; True if it was there."""
+    _cancel_second_burst()
     if not holds(cfg):
         return False
     process.run(del_argv(cfg.floating_ip.address, interface(cfg)), timeout=5)
     return True
+
+
+def _cancel_second_burst():
+    if _second_burst is not None:
+        _second_burst.cancel()
+
+
+def _announce_if_held(cfg: Config) -> None:
+    if holds(cfg):
+        _announce(cfg)
 
 
 def _announce(cfg: Config) -> None:
