@@ -1,0 +1,103 @@
+"""The scenarios: each a module with run(bench) -> result, section(result) -> Markdown lines,
+targets(result) -> [Target], and optionally plot(result, path).
+
+A result is plain JSON data: {"reference": tool name, "rows": [{"tool": ..., ...}]}.
+"""
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from fmirror.errors import Error
+from fmirror.lab import Lab
+
+from bench import converge
+from bench.markdown import num
+from bench.tools import MASTER, ROOT, SLAVE
+
+
+log = logging.getLogger("bench")
+
+
+@dataclass
+class Bench:
+    lab: Lab
+    quick: bool
+    scale_files: int
+
+    def m(self, rel: str = "") -> Path:
+        """A path under the master's mirrored root, on the real filesystem."""
+        return self.lab[MASTER].path(ROOT) / rel
+
+    def s(self, rel: str = "") -> Path:
+        return self.lab[SLAVE].path(ROOT) / rel
+
+    @property
+    def workdir(self) -> Path:
+        return self.lab.workdir
+
+
+@dataclass
+class Target:
+    """One of the DESIGN's targets, as measured."""
+    scenario: str
+    what: str
+    goal: str
+    measured: str
+    met: bool | None      # None: not measured in this run
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def attempt(run_one, tool_name: str, **labels) -> dict:
+    """run_one() -> a row; a tool that failed (never converged, never started) becomes a row that says so.
+
+    One tool's failure is a result to report, and the other tools still run.
+    """
+    try:
+        return run_one()
+    except Error as error:   # fmirror's errors: Failed (timeouts), CommandError (rsync), ...
+        log.warning("bench: %s %s: %s", tool_name, " ".join(map(str, labels.values())), error)
+        return {"tool": tool_name, **labels, "failed": str(error)}
+
+
+def failures(result: dict) -> list:
+    """Markdown lines naming the rows whose tool failed, or left the trees different, and how."""
+    out = []
+    for r in result["rows"]:
+        who = f"- **{r['tool']}**" + (f" ({r['case']})" if r.get("case") else "")
+        if r.get("failed"):
+            out.append(f"{who}: failed: {r['failed']}")
+        if r.get("differs"):
+            out.append(f"{who}: converged, but the trees still differ {converge.COMPARE_TIMEOUT} s later: "
+                       + "; ".join(f"`{d}`" for d in r["differs"]))
+    return out
+
+
+def rows_of(result: dict, **match) -> list:
+    return [r for r in result["rows"] if all(r.get(k) == v for k, v in match.items())]
+
+
+def lsyncd_rows(result: dict, **match) -> list:
+    return [r for r in rows_of(result, **match) if r["tool"].startswith("lsyncd")]
+
+
+def ahead_of_lsyncd(scenario: str, result: dict, key: str, what: str, unit: str, cases=(None,)) -> list:
+    """fmirror's `key` at or below the best lsyncd's, case by case (rows' "case"; lower is better).
+
+    At or below: two tools both at a meter's floor (0 % idle CPU) are level, and neither behind.
+    """
+    out = []
+    for case in cases:
+        match = {"case": case} if case is not None else {}
+        ours = [r[key] for r in rows_of(result, tool="fmirror", **match) if r.get(key) is not None]
+        theirs = [r[key] for r in lsyncd_rows(result, **match) if r.get(key) is not None]
+        label = f"{what} ({case})" if case is not None else what
+        if not ours or not theirs:
+            out.append(Target(scenario, f"ahead of lsyncd: {label}", "below best lsyncd", "-", None))
+            continue
+        out.append(Target(scenario, f"ahead of lsyncd: {label}", f"≤ {num(min(theirs), unit=unit)}",
+                          num(ours[0], unit=unit), ours[0] <= min(theirs)))
+    return out

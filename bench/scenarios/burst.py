@@ -1,0 +1,87 @@
+"""Burst: many files written at once; time from the first write until the slave holds them all.
+
+The live tools watch while the burst is written. One-shot rsync starts the
+moment the writing ends: the practical limit for anyone who knows when a
+burst is over, and the reference.
+"""
+
+import time
+
+from bench import converge, stats, workload
+from bench.markdown import num, table, times
+from bench.scenarios import Bench, Target, ahead_of_lsyncd, attempt, rows_of
+from bench.tools import Rsync, live_tool_names, live_tools
+from bench.workload import Burst
+
+NAME = "burst"
+KiB, MB = 1 << 10, 10**6
+BURSTS = (Burst(0, 20_000, 4 * KiB), Burst(0, 10, 50 * MB), Burst(1000, 50, 4 * KiB))
+QUICK_BURSTS = (Burst(0, 2_000, 4 * KiB), Burst(0, 2, 10 * MB), Burst(50, 20, 4 * KiB))
+START_TIMEOUT = 120
+ARRIVAL_TIMEOUT = 300    # every tool converges within a minute; a hung one is reported as failed
+
+
+def tool_names(quick: bool) -> list:
+    """The rows this scenario's table has, by tool."""
+    return [Rsync.name] + live_tool_names(quick)
+
+
+def run(bench: Bench) -> dict:
+    rows = []
+    for burst in QUICK_BURSTS if bench.quick else BURSTS:
+        for tool in [Rsync(bench.lab)] + live_tools(bench.lab, bench.quick):
+            rows.append(attempt(lambda: one_run(bench, tool, burst), tool.name, case=burst.label))
+    return {"reference": Rsync.name, "rows": rows}
+
+
+def one_run(bench: Bench, tool, burst: Burst) -> dict:
+    workload.fresh(bench.lab)
+    if tool.live:
+        tool.start(START_TIMEOUT)
+    try:
+        began = time.monotonic()
+        manifest = workload.write_burst(bench.m(), burst)
+        written = time.monotonic()
+        if not tool.live:
+            tool.sync()
+        arrived = converge.wait_arrived(bench.s(), manifest, ARRIVAL_TIMEOUT)
+    finally:
+        if tool.live:
+            tool.stop()
+    return {"tool": tool.name, "case": burst.label, "seconds": arrived - began,
+            "write_seconds": written - began,
+            "differs": converge.verify(bench.m(), bench.s())}
+
+
+def section(result: dict) -> list:
+    lines = ["Time from the first write of the burst until the slave holds every file (then a full "
+             "compare of content, modes and mtimes). One-shot rsync starts when the writes end. The "
+             "writer is the same for every tool, but the time it takes (\"writing\") is not: a live "
+             "tool works beside it on the same cores, and so do other people's tests on this shared "
+             "machine. \"Last write → converged\" is how long the slave lagged once the writing was "
+             f"over (for rsync: its run time). Ratio: of the first column, to {result['reference']} "
+             "(lower is better).", ""]
+    rows = []
+    for r in result["rows"]:
+        ref = rows_of(result, tool=result["reference"], case=r["case"])
+        lag = r["seconds"] - r["write_seconds"] if r.get("seconds") is not None else None
+        rows.append([r["case"], r["tool"], num(r.get("write_seconds"), unit="s"),
+                     num(r.get("seconds"), unit="s"), num(lag, unit="s"),
+                     times(stats.ratio(r.get("seconds"), ref[0].get("seconds") if ref else None))])
+    return lines + table(["burst", "tool", "writing", "first write → converged", "last write → converged",
+                          "ratio"], rows)
+
+
+def cases(result: dict) -> list:
+    return list(dict.fromkeys(r["case"] for r in result["rows"]))
+
+
+def targets(result: dict) -> list:
+    out = []
+    for case in cases(result):
+        ours = rows_of(result, tool="fmirror", case=case)
+        ref = rows_of(result, tool=result["reference"], case=case)
+        value = stats.ratio(ours[0].get("seconds"), ref[0].get("seconds")) if ours and ref else None
+        out.append(Target(NAME, f"{case}: time vs one-shot rsync", "≤ 1.20×", times(value),
+                          None if value is None else value <= 1.2))
+    return out + ahead_of_lsyncd(NAME, result, "seconds", "time", "s", cases=cases(result))

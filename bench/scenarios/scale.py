@@ -1,0 +1,149 @@
+"""Scale: N files in N/10 directories, already in sync on both hosts: the cost of starting and idling.
+
+fmirror: daemon start → READY, i.e. every slave had its first full sync and
+nothing is unsent (`fmirror status --json`; the time is the status's own
+last_full_sync stamp, so polling gently costs no precision); its peak RSS
+(VmHWM, exact); CPU while idle; the latency of one change deep in the tree.
+lsyncd: start → its startup rsync finished, peak RSS, idle CPU. The
+reference is `rsync -an --delete` over the same tree: the cost of comparing.
+Every tool runs on a warm page cache: the tree was just written.
+"""
+
+import re
+import time
+
+from fmirror.lab.wait import wait_until
+
+from bench import measure, stats, workload
+from bench.markdown import num, table, times
+from bench.scenarios import Bench, Target, ahead_of_lsyncd, attempt, rows_of
+from bench.tools import LSYNCD_DEFAULT_DELAY, MASTER, STATUS_POLL, Fmirror, Lsyncd, Rsync
+
+NAME = "scale"
+FILES, QUICK_FILES = 1_000_000, 10_000
+IDLE, QUICK_IDLE = 60, 5
+START_TIMEOUT = 3600
+SETTLE = 2.0            # after READY, before idling is measured: let the last children exit
+CHANGES = 5
+CHANGE_TIMEOUT = 30
+CHANGE_POLL = 0.002
+MB = 10**6
+REFERENCE = "rsync -an"
+_WATCHING = re.compile(r"watching \d+ paths .* in ([\d.]+) s")
+
+
+def tool_names(quick: bool) -> list:
+    """The rows this scenario's table has, by tool."""
+    return [REFERENCE, Fmirror.name, Lsyncd.name_for(LSYNCD_DEFAULT_DELAY)]
+
+
+def run(bench: Bench) -> dict:
+    idle = QUICK_IDLE if bench.quick else IDLE
+    workload.fresh(bench.lab)
+    began = time.monotonic()
+    dirs = workload.write_scale_tree([bench.m(), bench.s()], bench.scale_files)
+    prepared = time.monotonic() - began
+    try:
+        rows = [{"tool": REFERENCE, "ready_seconds": Rsync(bench.lab).sync(dry_run=True)},
+                attempt(lambda: fmirror_run(bench, idle), Fmirror.name),
+                attempt(lambda: lsyncd_run(bench, idle), Lsyncd.name_for(LSYNCD_DEFAULT_DELAY))]
+    finally:
+        workload.fresh(bench.lab)   # millions of files must not outlive the scenario
+    return {"reference": REFERENCE, "files": bench.scale_files, "dirs": dirs,
+            "prepare_seconds": prepared, "idle_seconds": idle, "rows": rows}
+
+
+def fmirror_run(bench: Bench, idle: float) -> dict:
+    tool = Fmirror(bench.lab)
+    log = bench.lab.log_path(MASTER, "daemon")
+    log_start = log.stat().st_size if log.exists() else 0
+    began = time.time()
+    tool.launch()
+    try:
+        st = wait_until(tool.ready, START_TIMEOUT, "fmirror READY", interval=STATUS_POLL)
+        slaves = st["slaves"].values()
+        ready = max(s["last_full_sync"] for s in slaves) - began
+        full_sync = max(s["last_full_sync_seconds"] for s in slaves)
+        time.sleep(SETTLE)   # a fixed pause before measuring idleness, nothing to wait for
+        idle_cpu = measure.idle_cpu_percent(tool.pid, idle)
+        changes = change_latencies(bench)
+        rss = measure.peak_rss(tool.pid)
+    finally:
+        tool.stop()
+    return {"tool": tool.name, "ready_seconds": ready, "full_sync_seconds": full_sync,
+            "watch_seconds": watch_seconds(log.read_text(errors="replace")[log_start:]),
+            "peak_rss_mb": rss / MB, "idle_cpu": idle_cpu,
+            "change_p50": stats.median(changes), "change_max": max(changes)}
+
+
+def watch_seconds(log_text: str) -> float | None:
+    """How long the daemon took to watch the tree, from its own log line (None if it has none)."""
+    match = _WATCHING.search(log_text)
+    return float(match.group(1)) if match else None
+
+
+def change_latencies(bench: Bench) -> list:
+    """Seconds for a small file written deep in the tree to appear on the slave, a few times."""
+    leaves = sorted(bench.m("scale").glob("g*/d*"))
+    step = max(1, len(leaves) // CHANGES)
+    out = []
+    for i, leaf in enumerate(leaves[::step][:CHANGES]):
+        rel = leaf.relative_to(bench.m()) / f"change-{i}"
+        (bench.m() / rel).write_bytes(b"changed\n")
+        written = time.monotonic()
+        wait_until((bench.s() / rel).exists, CHANGE_TIMEOUT, f"{rel} on the slave", interval=CHANGE_POLL)
+        out.append(time.monotonic() - written)
+    return out
+
+
+def lsyncd_run(bench: Bench, idle: float) -> dict:
+    tool = Lsyncd(bench.lab, LSYNCD_DEFAULT_DELAY)
+    began = time.monotonic()
+    tool.launch()
+    try:
+        wait_until(tool.ready, START_TIMEOUT, f"{tool.name}: startup sync")
+        ready = time.monotonic() - began
+        time.sleep(SETTLE)   # as for fmirror
+        idle_cpu = measure.idle_cpu_percent(tool.pid, idle)
+        rss = measure.peak_rss(tool.pid)
+    finally:
+        tool.stop()
+    return {"tool": tool.name, "ready_seconds": ready, "peak_rss_mb": rss / MB, "idle_cpu": idle_cpu}
+
+
+def section(result: dict) -> list:
+    lines = [f"{result['files']:,} files in {result['dirs']:,} directories, identical on both hosts "
+             f"(written in {result['prepare_seconds']:.0f} s). Start → ready: fmirror until its first "
+             f"full sync is done and nothing is unsent; lsyncd until its startup rsync finished; "
+             f"`rsync -an --delete` over the same ssh is the reference. Idle CPU over "
+             f"{result['idle_seconds']:g} s, in percent of one core, children included. "
+             "One change: a new file deep in the tree, until it is on the slave (median and max of "
+             f"{CHANGES}).", ""]
+    ref = rows_of(result, tool=result["reference"])[0]
+    rows = []
+    for r in result["rows"]:
+        detail = ""
+        if r.get("full_sync_seconds") is not None:
+            detail = (f" (watching {num(r['watch_seconds'], unit='s')}, "
+                      f"full sync {num(r['full_sync_seconds'], unit='s')})")
+        change = (f"{num(r['change_p50'], unit='s')} / {num(r['change_max'], unit='s')}"
+                  if r.get("change_p50") is not None else "-")
+        rows.append([r["tool"], num(r.get("ready_seconds"), unit="s") + detail,
+                     times(stats.ratio(r.get("ready_seconds"), ref["ready_seconds"])),
+                     num(r.get("peak_rss_mb"), unit="MB"), num(r.get("idle_cpu"), unit="%"), change])
+    return lines + table(["tool", "start → ready", "ratio", "peak RSS", "idle CPU", "one change"], rows)
+
+
+def targets(result: dict) -> list:
+    ours = rows_of(result, tool="fmirror")
+    ref = rows_of(result, tool=result["reference"])
+    ours = ours[0] if ours else {}
+    value = stats.ratio(ours.get("ready_seconds"), ref[0]["ready_seconds"] if ref else None)
+    rss = ours.get("peak_rss_mb")
+    idle = ours.get("idle_cpu")
+    return ([Target(NAME, "READY vs rsync -an", "≤ 1.30×", times(value), None if value is None else value <= 1.3),
+             Target(NAME, "peak RSS", "≤ 300 MB", num(rss, unit="MB"), None if rss is None else rss <= 300),
+             Target(NAME, "idle CPU", "≤ 1 %", num(idle, unit="%"), None if idle is None else idle <= 1.0)]
+            + ahead_of_lsyncd(NAME, result, "ready_seconds", "start → ready", "s")
+            + ahead_of_lsyncd(NAME, result, "peak_rss_mb", "peak RSS", "MB")
+            + ahead_of_lsyncd(NAME, result, "idle_cpu", "idle CPU", "%"))
