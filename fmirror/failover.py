@@ -30,8 +30,7 @@ DAD_SETTLE = 3.0         # s: for the floating IP to go quiet after its holder l
 @contextlib.contextmanager
 def receives_stopped(cfg, timeout: float = RECEIVE_DRAIN):
     """Hold the receive lock exclusively: no push is half-applied while the role changes."""
-    os.makedirs(cfg.state_dir, mode=0o700, exist_ok=True)
-    fd = os.open(os.path.join(cfg.state_dir, "receive.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fd = serve.open_receive_lock(cfg)
     deadline = time.monotonic() + timeout
     stopped = False
     try:

@@ -171,10 +171,14 @@ def _admit_write(cfg: Config, sender: str, sender_epoch: int) -> int:
     return fd
 
 
-def receive_lock(cfg: Config, mode) -> int:
-    """Shared by every running receive; exclusive for a role change."""
+def open_receive_lock(cfg: Config) -> int:
+    """The receive lock's file: shared by every running receive, exclusive for a role change or a snapshot."""
     os.makedirs(cfg.state_dir, mode=0o700, exist_ok=True)
-    fd = os.open(os.path.join(cfg.state_dir, "receive.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    return os.open(os.path.join(cfg.state_dir, "receive.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+
+
+def receive_lock(cfg: Config, mode) -> int:
+    fd = open_receive_lock(cfg)
     fcntl.flock(fd, mode)
     return fd
 

@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 
-from fmirror import process, rsync, stamps, state as state_mod
+from fmirror import process, rsync, serve, stamps, state as state_mod
 from fmirror.config.model import Config, Role
 from fmirror.errors import Failed, Refused
 
@@ -80,7 +80,7 @@ def due(schedule: str, latest: float | None, now: float) -> bool:
 @contextlib.contextmanager
 def _between_pushes(cfg: Config, timeout: float, cancel=None):
     """Hold the receive lock exclusively (the one serve.receive_lock shares with every push): no push runs."""
-    fd = os.open(os.path.join(cfg.state_dir, "receive.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fd = serve.open_receive_lock(cfg)
     deadline = time.monotonic() + timeout
     try:
         # Polled, not blocking: pushes come one after another with gaps, and a stopping daemon must not wait.
