@@ -6,7 +6,6 @@ leave a node acting on an epoch it did not record.
 """
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -31,21 +30,12 @@ DAD_SETTLE = 3.0         # s: for the floating IP to go quiet after its holder l
 def receives_stopped(cfg, timeout: float = RECEIVE_DRAIN):
     """Hold the receive lock exclusively: no push is half-applied while the role changes."""
     fd = serve.open_receive_lock(cfg)
-    deadline = time.monotonic() + timeout
-    stopped = False
     try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    if stopped:
-                        raise Failed(f"a push into this node is still running after {timeout:g} s") from None
-                    # Its sender is gone (that is why we promote): end it, rsync removes its temp file.
-                    log.warning("stopping %d receive(s) left by the old master", stop_receivers(cfg))
-                    stopped, deadline = True, time.monotonic() + timeout
-                time.sleep(0.05)
+        if not serve.wait_exclusive(fd, timeout):
+            # Its sender is gone (that is why we promote): end it, rsync removes its temp file.
+            log.warning("stopping %d receive(s) left by the old master", stop_receivers(cfg))
+            if not serve.wait_exclusive(fd, timeout):
+                raise Failed(f"a push into this node is still running after {timeout:g} s")
         yield
     finally:
         os.close(fd)

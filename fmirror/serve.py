@@ -177,6 +177,23 @@ def open_receive_lock(cfg: Config) -> int:
     return os.open(os.path.join(cfg.state_dir, "receive.lock"), os.O_RDWR | os.O_CREAT, 0o600)
 
 
+def wait_exclusive(fd: int, seconds: float, cancel=None) -> bool:
+    """Poll for the receive lock exclusively; False after `seconds` or once `cancel` is set.
+
+    Polled, not blocking: pushes come one after another with gaps, and a
+    stopping daemon must not hang on a lock.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline or (cancel is not None and cancel.is_set()):
+                return False
+            time.sleep(0.05)
+
+
 def receive_lock(cfg: Config, mode) -> int:
     fd = open_receive_lock(cfg)
     fcntl.flock(fd, mode)

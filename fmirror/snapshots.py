@@ -81,19 +81,11 @@ def due(schedule: str, latest: float | None, now: float) -> bool:
 def _between_pushes(cfg: Config, timeout: float, cancel=None):
     """Hold the receive lock exclusively (the one serve.receive_lock shares with every push): no push runs."""
     fd = serve.open_receive_lock(cfg)
-    deadline = time.monotonic() + timeout
     try:
-        # Polled, not blocking: pushes come one after another with gaps, and a stopping daemon must not wait.
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if cancel is not None and cancel.is_set():
-                    raise process.Cancelled("snapshot") from None
-                if time.monotonic() > deadline:
-                    raise Failed(f"a push into this node still ran after {timeout:g} s: no snapshot taken") from None
-                time.sleep(0.05)
+        if not serve.wait_exclusive(fd, timeout, cancel):
+            if cancel is not None and cancel.is_set():
+                raise process.Cancelled("snapshot")
+            raise Failed(f"a push into this node still ran after {timeout:g} s: no snapshot taken")
         yield
     finally:
         os.close(fd)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from fmirror.errors import ExitCode, Failed
-from fmirror.lab import Lab, client, mirror, trees, unavailable_reason
+from fmirror.lab import Lab, client, trees, unavailable_reason
 from fmirror.lab.cluster import FLOATING, Cluster, config
 from fmirror.lab.wait import wait_until
 
