@@ -152,10 +152,11 @@ class Daemon:
                 setattr(s, key, value)
         self.state = state_mod.update(self.cfg, change)
 
-    def start_runner(self, claim_ip: bool = True):
+    def start_runner(self, claim_ip: bool = True, watching=None):
+        """watching(): called by a master once its watches are set, before it pushes."""
         role = self.state.role
         if role is Role.MASTER:
-            self.runner = MasterRunner(self, claim_ip=claim_ip)
+            self.runner = MasterRunner(self, claim_ip=claim_ip, watching=watching)
         elif role is Role.SLAVE:
             self.runner = SlaveRunner(self)
         else:

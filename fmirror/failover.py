@@ -104,9 +104,7 @@ def promote(d, reason: str, epoch: int | None = None, ip_answered: bool | None =
         # From here on our journal tells what changed on this side of the fork.
         d.persist(Role.MASTER, new_epoch, cfg.node, reason, promoted_seq=journal.last_seq(cfg.state_dir))
     # Watch before the IP and the promote hook bring writers: every change from now on is tracked.
-    d.start_runner(claim_ip=False)
-    if cfg.floating_ip:
-        vip.claim(cfg)
+    d.start_runner(claim_ip=False, watching=(lambda: vip.claim(cfg)) if cfg.floating_ip else None)
     hooks.run(cfg, "promote", cfg.hooks.promote, Event.PROMOTED.value, "master", new_epoch, reason)
     d.events.emit(Event.PROMOTED, "master", new_epoch, reason)
     d.metrics.failover()

@@ -24,7 +24,7 @@ class Replicator:
         self.epoch = epoch                      # callable: the live epoch
         self.slaves = [p for p in cfg.peers]
         self.journal = Journal(cfg.state_dir)
-        self.changes = ChangeLog([p.name for p in self.slaves], self.journal)
+        self.changes = ChangeLog([p.name for p in self.slaves], self.journal, cfg.replication.delay)
         matcher = compile_excludes(cfg.exclude)
         self.watcher = Watcher([os.fsencode(p) for p in cfg.paths],
                                lambda root, rel, is_dir: matcher(rel, is_dir), self.changes)
@@ -34,16 +34,24 @@ class Replicator:
         self.last_full_request = 0.0
         self.last_compact = time.monotonic()
 
-    def start(self):
-        # Watch first, then reconcile: whatever changes during the full sync
-        # is already queued, so nothing slips between the two.
+    def start(self, watching=None):
+        """Watch, call watching() (a new master claims its IP there), then push.
+
+        Watch first, then reconcile: whatever changes during the full sync
+        is already queued, so nothing slips between the two.
+        """
         started = time.monotonic()
         self.watcher.start()
         log.info("watching %d paths (%s) in %.1f s", len(self.cfg.paths), ", ".join(self.cfg.paths),
                  time.monotonic() - started)
-        self.request_full_sync("daemon start")
-        for pusher in self.pushers.values():
-            pusher.start()
+        try:
+            if watching is not None:
+                # Before the pushers' threads exist: they would compete with it for the interpreter.
+                watching()
+        finally:
+            self.request_full_sync("daemon start")
+            for pusher in self.pushers.values():
+                pusher.start()
 
     def stop(self):
         self.watcher.stop()

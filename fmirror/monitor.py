@@ -49,6 +49,11 @@ class Hysteresis:
         return self.verdict is Verdict.UP and self.failures >= self.fall - 1
 
 
+def next_round(scheduled: float, now: float, interval: float) -> float:
+    """Rounds keep to a grid of `interval`: a late wake-up does not push every later round back."""
+    return scheduled + interval if now - scheduled < interval else now + interval
+
+
 @dataclass(frozen=True)
 class Decision:
     action: Action

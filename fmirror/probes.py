@@ -82,6 +82,10 @@ class Prober:
     def close(self):
         self.pool.shutdown(wait=False, cancel_futures=True)
 
+    def background(self, fn, *args) -> concurrent.futures.Future:
+        """fn(*args) on the pool, for a caller that collects the result later."""
+        return self.pool.submit(fn, *args)
+
     def check_tasks(self, address: str, checks, timeout: float) -> dict:
         """name -> callable returning (ok, detail) for each configured check."""
         tasks = {}

@@ -14,7 +14,8 @@ from fmirror.errors import Error, Refused
 from fmirror.hooks import Event
 from fmirror.master import Replicator
 from fmirror.upkeep import Upkeep
-from fmirror.monitor import Action, Hysteresis, Verdict, View, master_reach, newer_master, slave_decision
+from fmirror.monitor import (Action, Hysteresis, Verdict, View, master_reach, newer_master, next_round,
+                             slave_decision)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,17 @@ def query_peers(cfg, peers, timeout=PEER_QUERY_TIMEOUT) -> dict:
     for t in threads:
         t.join(timeout + 1)
     return dict(answers)
+
+
+def _answer(dad) -> bool | None:
+    """Whether someone answered the duplicate address detection begun with the round; None if unknown."""
+    if dad is None:
+        return None
+    try:
+        return dad.result()   # bounded: someone_answers stops arping at its own deadline
+    except Error as e:
+        log.warning("duplicate address detection failed: %s", e)
+        return None
 
 
 class _Periodic:
@@ -93,15 +105,13 @@ class SlaveRunner:
         master = self.d.master_node().name
         return [n for n in self.cfg.nodes.values() if n.name not in (master, self.cfg.node)]
 
-    def _tasks(self, with_dad):
+    def _tasks(self):
         m, master = self.cfg.monitor, self.d.master_node()
         tasks = self.d.prober.check_tasks(master.address, m.checks, m.timeout)
         if m.witness:
             tasks["witness"] = lambda: probes.icmp(m.witness, m.timeout)
         for other in self._other_slaves():
             tasks[f"slave {other.name}"] = lambda a=other.address: probes.icmp(a, m.timeout)
-        if with_dad:
-            tasks["dad"] = lambda: (vip.someone_answers(self.cfg), "")
         return tasks
 
     def ready(self) -> bool:
@@ -109,7 +119,7 @@ class SlaveRunner:
 
     def master_answers(self) -> bool:
         m = self.cfg.monitor
-        results = self.d.prober.round(self._tasks(False), m.timeout)
+        results = self.d.prober.round(self._tasks(), m.timeout)
         return all(p.ok for name, p in results.items() if name != "witness" and not name.startswith("slave "))
 
     def cycle(self):
@@ -118,11 +128,14 @@ class SlaveRunner:
         if now < self.next_round:
             return None
         m = self.cfg.monitor
-        self.next_round = now + m.interval
-        dad = bool(self.cfg.floating_ip) and self.hyst.last_chance()
-        results = self.d.prober.round(self._tasks(dad), m.timeout)
+        self.next_round = next_round(self.next_round, now, m.interval)
+        # Duplicate address detection for a promotion this round may decide, begun
+        # with the round: it may take longer than the round, promote() waits for it.
+        dad = (self.d.prober.background(vip.someone_answers, self.cfg)
+               if self.cfg.floating_ip and self.hyst.last_chance() else None)
+        results = self.d.prober.round(self._tasks(), m.timeout)
         self.last = results
-        checks = {n: p for n, p in results.items() if n not in ("witness", "dad") and not n.startswith("slave ")}
+        checks = {n: p for n, p in results.items() if n != "witness" and not n.startswith("slave ")}
         good = all(p.ok for p in checks.values())
         self._witness(results.get("witness"))
         self.master_report.poke()
@@ -138,10 +151,8 @@ class SlaveRunner:
             return f"master {self.d.master_node().name} is up again after {m.rise} good rounds"
         decision = slave_decision(self.hyst.verdict, self.hyst.failures, self._view(results))
         if decision.action is Action.PROMOTE:
-            probe = results.get("dad")
-            answered = probe.ok if probe is not None and probe.latency is not None else None
             try:
-                return failover.promote(self.d, decision.sentence, ip_answered=answered)
+                return failover.promote(self.d, decision.sentence, ip_answered=_answer(dad))
             except Refused as e:
                 return self._report_once(Action.PROMOTE, f"{decision.sentence}, but refused: {e}")
         if decision.action is Action.ISOLATED:
@@ -198,7 +209,7 @@ class SlaveRunner:
             "master_node": self.d.master_node().name,
             "failures": self.hyst.failures,
             "checks": {n: {"ok": p.ok, "latency": p.latency, "detail": p.detail}
-                       for n, p in self.last.items() if n != "dad"},
+                       for n, p in self.last.items()},
             "witness_ok": self.witness_ok,
             "master_report": self.master_report.result,
             "master_report_at": self.master_report.at,
@@ -206,7 +217,7 @@ class SlaveRunner:
 
 
 class MasterRunner:
-    def __init__(self, d, claim_ip: bool):
+    def __init__(self, d, claim_ip: bool, watching=None):
         self.d, self.cfg = d, d.cfg
         self.replicator = Replicator(d.cfg, lambda: d.state.epoch, on_refused=d.on_refused, metrics=d.metrics,
                                      on_brake=self._brake_engaged)
@@ -214,11 +225,12 @@ class MasterRunner:
         self.hyst = Hysteresis(m.fall, m.rise)
         self.next_round = 0.0
         self.claim_pending = claim_ip and bool(self.cfg.floating_ip)
+        self.watching = watching
         self.isolated = False
         self.peer_check = _Periodic(lambda: query_peers(self.cfg, self.cfg.peers), PEER_CHECK_INTERVAL)
 
     def start(self):
-        self.replicator.start()
+        self.replicator.start(self.watching)
 
     def _brake_engaged(self, peer, engaged):
         self.d.events.emit(Event.DELETION_BRAKE, "master", self.d.state.epoch,

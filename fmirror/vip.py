@@ -1,24 +1,25 @@
 """The floating service IP: add, remove, who holds it (DAD), gratuitous ARP.
 
-Command lines come from pure functions; the real `ip` and `arping` do the work.
+Command lines come from pure functions; the real `ip` and `arping` do the work,
+but for duplicate address detection, which arp.py does without a process.
 """
 
 import ipaddress
 import logging
 import threading
 
-from fmirror import process
+from fmirror import arp, process
 from fmirror.config.model import Config
-from fmirror.errors import CommandError, CommandTimeout
+from fmirror.errors import CommandError, Failed
 
 log = logging.getLogger(__name__)
 
-# ARP replies on a LAN come back within milliseconds: an arping -D that heard
-# nothing in this long heard nobody (arping's own -w counts whole seconds).
-# It scales with the probe timeout so that it fits in the monitor round it
-# overlaps; the floor leaves room for starting arping on a loaded machine.
-DAD_DEADLINE = 0.3
-DAD_FLOOR = 0.08
+# ARP replies on a LAN come back within a millisecond: duplicate address
+# detection that heard nothing this long after its probes left heard nobody.
+# It scales with the probe timeout (a slow network is slow for ARP too) and
+# stays within half of it, so that it ends before the monitor round it overlaps.
+DAD_WAIT = 0.3
+DAD_WAIT_FLOOR = 0.03
 # A second burst of gratuitous ARPs this long after the first, for switches
 # and hosts that missed it (keepalived does the same).
 SECOND_BURST_AFTER = 3.0
@@ -44,11 +45,6 @@ def show_argv(iface: str) -> list:
     return ["ip", "-o", "addr", "show", "dev", iface]
 
 
-def dad_argv(ip: str, iface: str) -> list:
-    # Three probes at once: one lost frame must not pass for a free address.
-    return ["arping", "-D", "-q", "-c", "3", "-i", "0", "-w", "1", "-I", iface, ip]
-
-
 def garp_argv(ip: str, iface: str, count: int) -> list:
     return ["arping", "-U", "-q", "-c", str(count), "-i", "0", "-w", "1", "-I", iface, ip]
 
@@ -59,17 +55,16 @@ def holds(cfg: Config) -> bool:
     return f" {cfg.floating_ip.address} " in out or f" {cfg.floating_ip.address}\n" in out
 
 
+def dad_wait(timeout: float) -> float:
+    return min(DAD_WAIT, max(DAD_WAIT_FLOOR, timeout / 2))
+
+
 def someone_answers(cfg: Config) -> bool:
     """Duplicate address detection: does another host answer ARP for the floating IP?"""
-    deadline = min(DAD_DEADLINE, max(DAD_FLOOR, cfg.monitor.timeout * 0.8))
     try:
-        result = process.run(dad_argv(address(cfg), interface(cfg)), timeout=deadline, check=False)
-    except CommandTimeout:
-        return False
-    # arping -D exits 1 when a reply came (the address is in use), 0 when none did.
-    if result.returncode not in (0, 1):
-        raise CommandError(result.argv, result.returncode, process.stderr_tail(result.stderr))
-    return result.returncode == 1
+        return arp.probe(interface(cfg), address(cfg), dad_wait(cfg.monitor.timeout))
+    except OSError as e:
+        raise Failed(f"duplicate address detection on {interface(cfg)} failed: {e.strerror or e}") from None
 
 
 # The second burst still to come: cancelled when the IP is let go, so a node
@@ -80,8 +75,13 @@ _second_burst = None
 def claim(cfg: Config) -> None:
     """Add the floating IP here and announce it with gratuitous ARPs (two bursts)."""
     global _second_burst
-    if not holds(cfg):
-        process.run(add_argv(cfg.floating_ip.address, interface(cfg)), timeout=5)
+    # Added straight away, not after a look whether it is there: one process less
+    # on the way to the first client answer. "File exists" means we had it already.
+    result = process.run(add_argv(cfg.floating_ip.address, interface(cfg)), timeout=5, check=False)
+    if result.returncode != 0:
+        why = process.stderr_tail(result.stderr)
+        if "File exists" not in why:
+            raise CommandError(result.argv, result.returncode, why)
     _announce(cfg)
     _cancel_second_burst()
     _second_burst = threading.Timer(SECOND_BURST_AFTER, _announce_if_held, (cfg,))

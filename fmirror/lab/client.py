@@ -2,16 +2,21 @@
 
     python -m fmirror.lab.client ADDRESS INTERVAL LOGFILE
 
-Each line: wall-clock time, then the first word of the body (the answering
-host's name) or "-" when nothing answered. Used by failover tests, the demo
-and the benchmarks to see what a real client sees.
+Each line: wall-clock time the request began, then the first word of the
+body (the answering host's name) or "-" when nothing answered. A request
+begins every INTERVAL whether or not the ones before it have ended, so a
+connection stuck on a host that went away does not blind the client for its
+timeout: the first good answer after a failover is known to within INTERVAL.
+Lines are written as answers end, so they are not in time order: read() sorts.
+Used by failover tests, the demo and the benchmarks to see what a real client sees.
 """
 
 import socket
 import sys
+import threading
 import time
 
-TIMEOUT = 0.2
+TIMEOUT = 1.0
 
 
 def fetch(address: str) -> str:
@@ -32,11 +37,19 @@ def fetch(address: str) -> str:
 
 def main(argv) -> int:
     address, interval, path = argv[0], float(argv[1]), argv[2]
+    lock = threading.Lock()
+
+    def poll(log, start):
+        line = f"{start:.3f} {fetch(address)}\n"
+        with lock:
+            log.write(line)
+
     with open(path, "a", buffering=1) as log:
+        next_start = time.time()
         while True:
-            start = time.time()
-            log.write(f"{start:.3f} {fetch(address)}\n")
-            time.sleep(max(0.0, interval - (time.time() - start)))
+            threading.Thread(target=poll, args=(log, next_start), daemon=True).start()
+            next_start += interval
+            time.sleep(max(0.0, next_start - time.time()))
 
 
 def read(path) -> list:
@@ -51,7 +64,7 @@ def read(path) -> list:
             parts = line.split()
             if len(parts) == 2:
                 out.append((float(parts[0]), parts[1]))
-    return out
+    return sorted(out)
 
 
 def gap(answers, before: str, after: str):

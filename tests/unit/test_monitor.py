@@ -1,7 +1,8 @@
 """The monitor's decisions, as pure functions: no network, no processes."""
 
 from fmirror.config.model import FailoverMode
-from fmirror.monitor import Action, Hysteresis, Verdict, View, master_reach, newer_master, slave_decision
+from fmirror.monitor import (Action, Hysteresis, Verdict, View, master_reach, newer_master, next_round,
+                             slave_decision)
 
 
 def _feed(h, rounds):
@@ -80,3 +81,9 @@ def test_newer_master_finds_the_highest_epoch_above_ours():
 
 def test_a_suspended_peer_with_a_higher_epoch_is_no_newer_master():
     assert newer_master(2, {"alpha": {"epoch": 7, "role": "suspended"}}) is None
+
+
+def test_rounds_keep_to_their_grid_unless_far_behind():
+    assert next_round(10.0, 10.004, 0.1) == 10.1      # a late wake-up does not shift the next round
+    assert next_round(10.0, 10.35, 0.1) == 10.45      # more than a round behind: start afresh
+    assert next_round(0.0, 500.0, 0.5) == 500.5       # the first round

@@ -1,0 +1,67 @@
+"""ARP duplicate address detection (RFC 5227 probes) on a raw packet socket.
+
+`arping -D` does the same, but as a process it costs a start-up that a
+loaded machine can stretch to tens of milliseconds, and its deadline counts
+whole seconds, so a caller had to kill it on a timer that also counted the
+start-up: a slow start could pass for silence. Here the wait for replies is
+counted from the moment the probes left, and nothing is started.
+
+Packets are built and read by pure functions; probe() does the I/O.
+"""
+
+import ipaddress
+import select
+import socket
+import struct
+import time
+
+ETH_P_ARP = 0x0806
+ETH_P_IP = 0x0800
+BROADCAST = b"\xff" * 6
+ARP_REQUEST, ARP_REPLY = 1, 2
+# Ethernet header, then the ARP body for IPv4 over Ethernet.
+ETHER = struct.Struct("!6s6sH")
+ARP = struct.Struct("!HHBBH6s4s6s4s")
+PROBES = 3     # sent back to back: one lost frame must not pass for a free address
+
+
+def probe_frame(mac: bytes, target: str) -> bytes:
+    """An ARP probe for target: sender address 0.0.0.0, so no host's cache learns anything from it."""
+    body = ARP.pack(1, ETH_P_IP, 6, 4, ARP_REQUEST, mac, bytes(4), bytes(6), ipaddress.IPv4Address(target).packed)
+    return ETHER.pack(BROADCAST, mac, ETH_P_ARP) + body
+
+
+def claims(frame: bytes, mac: bytes, target: str) -> bool:
+    """Whether frame shows another host using target: an ARP packet from another MAC whose sender is target."""
+    if len(frame) < ETHER.size + ARP.size:
+        return False
+    _, _, kind = ETHER.unpack_from(frame)
+    if kind != ETH_P_ARP:
+        return False
+    _, ptype, _, plen, _, sha, spa, _, _ = ARP.unpack_from(frame, ETHER.size)
+    return ptype == ETH_P_IP and plen == 4 and sha != mac and spa == ipaddress.IPv4Address(target).packed
+
+
+def mac_of(iface: str) -> bytes:
+    with open(f"/sys/class/net/{iface}/address") as f:
+        return bytes.fromhex(f.read().strip().replace(":", ""))
+
+
+def probe(iface: str, target: str, wait: float) -> bool:
+    """True when another host answers for target within `wait` seconds of our probes going out.
+
+    Raises OSError when the interface cannot be used (missing, down, no permission).
+    """
+    mac = mac_of(iface)
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)) as s:
+        s.bind((iface, ETH_P_ARP))
+        frame = probe_frame(mac, target)
+        for _ in range(PROBES):
+            s.send(frame)
+        deadline = time.monotonic() + wait
+        while (left := deadline - time.monotonic()) > 0:
+            if not select.select([s], [], [], left)[0]:
+                return False
+            if claims(s.recv(2048), mac, target):
+                return True
+    return False
