@@ -5,11 +5,21 @@ sequence number. Each slave has its own queue so one slow slave never holds
 back another. A path leaves a slave's queue only when a push that covered it
 succeeded *and* it was not changed again after that push took it: a change
 counts as replicated only when rsync said so.
+
+When a change is due: at once by default (`replication.delay` 0), since what
+changes while a push runs travels together in the next one anyway. A file
+still open for writing (its last event a write, not the close) waits for its
+close, at most WRITE_SETTLE, so that a file being written is not sent half
+done and then again whole.
 """
 
 import threading
 import time
 from dataclasses import dataclass, field
+
+# A file written to and not closed yet is pushed after this long at the latest
+# (a log or a database that stays open must not wait for ever).
+WRITE_SETTLE = 1.0
 
 
 @dataclass
@@ -18,6 +28,7 @@ class Entry:
     tree: bool        # push recursively (a directory created, moved in, re-attributed)
     first: float      # when it first became unsent (for "oldest unsent" in status)
     since: float      # when it became due again (for the coalescing delay)
+    writing: bool = False   # the last event was a write, not the close that ends it
 
 
 @dataclass
@@ -40,42 +51,47 @@ class Batch:
 class SlaveQueue:
     """One slave's unsent changes. All methods are called under ChangeLog's lock."""
 
-    def __init__(self):
+    def __init__(self, delay: float = 0.0):
+        self.delay = delay
         self.entries = {}          # (root, rel) -> Entry
         self.renames = []          # in the order they happened
         self.full_requested = 0    # seq of the latest full-sync request not yet covered; 0 = none
         self.in_flight = 0         # seq of the batch being pushed; 0 = none
         self.held = set()          # keys of deletions the brake holds back (brake.py): unsent, not due
-        # The earliest `since` among due entries, kept up to date as they come: the pusher
+        self.left_writing = set()  # keys the running push left out: still being written
+        # When the earliest entry is due, kept up to date as events come: the pusher
         # asks after every event, and a burst of 20,000 must not cost 20,000 scans.
         self.next_due = None
+        self.stale = False         # an entry's due time moved later: next_due may be early
 
-    def mark(self, seq, root, rel, tree, now):
+    def due(self, e: Entry) -> float:
+        return e.since + (WRITE_SETTLE if e.writing else self.delay)
+
+    def mark(self, seq, root, rel, tree, now, writing=False):
         key = (root, rel)
         if key in self.held:       # a newer change (the file restored, say) is pushed as usual
             self.held.discard(key)
-            self._due(now)
         old = self.entries.get(key)
         if old is None:
-            self.entries[key] = Entry(seq, tree, now, now)
-            self._due(now)
-            return
-        # A change to a path that a running push already took makes it due again.
-        if self.in_flight and old.seq <= self.in_flight:
-            self.entries[key] = Entry(seq, tree or old.tree, old.first, now)
-            self._due(now)
+            e = Entry(seq, tree, now, now, writing)
+        elif self.in_flight and old.seq <= self.in_flight and key not in self.left_writing:
+            # A change to a path that a running push already took makes it due again.
+            e = Entry(seq, tree or old.tree, old.first, now, writing)
         else:
-            self.entries[key] = Entry(seq, tree or old.tree, old.first, old.since)
+            e = Entry(seq, tree or old.tree, old.first, old.since, writing)
+            self.stale = self.stale or (writing and not old.writing)
+        self.entries[key] = e
+        self._due(self.due(e))
 
-    def _due(self, since):
-        if self.next_due is None or since < self.next_due:
-            self.next_due = since
+    def _due(self, at):
+        if self.next_due is None or at < self.next_due:
+            self.next_due = at
 
     def recompute_due(self):
         """After a push or a released brake: once per push, not once per event."""
-        times = [e.since for k, e in self.entries.items()
+        times = [self.due(e) for k, e in self.entries.items()
                  if (not self.in_flight or e.seq > self.in_flight) and k not in self.held]
-        self.next_due = min(times, default=None)
+        self.next_due, self.stale = min(times, default=None), False
 
     def acked_seq(self, current):
         """Every change with a sequence up to this one is on the slave."""
@@ -85,11 +101,13 @@ class SlaveQueue:
             pending.append(self.full_requested)
         return (min(pending) - 1) if pending else current
 
-    def due_at(self, delay):
+    def due_at(self):
         """When the next push should start, or None when there is nothing to push."""
         if self.full_requested or self.renames:
             return 0.0
-        return None if self.next_due is None else self.next_due + delay
+        if self.stale:
+            self.recompute_due()
+        return self.next_due
 
     def oldest(self):
         return min((e.first for e in self.entries.values()), default=None)
@@ -98,17 +116,18 @@ class SlaveQueue:
 class ChangeLog:
     """Fans the watcher's changes out to every slave's queue."""
 
-    def __init__(self, slaves, journal=None):
+    def __init__(self, slaves, journal=None, delay: float = 0.0):
         self.lock = threading.Condition()
         self.journal = journal
         # Numbering goes on from the journal, so a restart never reuses a sequence number.
         self.seq = journal.last if journal is not None else 0
-        self.queues = {name: SlaveQueue() for name in slaves}
+        self.queues = {name: SlaveQueue(delay) for name in slaves}
 
     # --- the watcher's sink -------------------------------------------------
 
-    def changed(self, root: int, rel: bytes, tree: bool):
-        self._mark(root, rel, tree)
+    def changed(self, root: int, rel: bytes, tree: bool, writing: bool = False):
+        """writing: the file was written to and is still open (no close seen yet)."""
+        self._mark(root, rel, tree, writing)
 
     def deleted(self, root: int, rel: bytes):
         # A listed path that no longer exists becomes a deletion on the slave.
@@ -140,23 +159,23 @@ class ChangeLog:
         if self.journal is not None:
             self.journal.append(self.seq, root, rel)
 
-    def _mark(self, root, rel, tree):
+    def _mark(self, root, rel, tree, writing=False):
         with self.lock:
             self.seq += 1
             self._journal(root, rel)
             now = time.monotonic()
             for q in self.queues.values():
-                q.mark(self.seq, root, rel, tree, now)
+                q.mark(self.seq, root, rel, tree, now, writing)
             self.lock.notify_all()
 
     # --- the pushers' side ----------------------------------------------------
 
-    def wait_due(self, slave, delay, stop_event, poll=0.5):
+    def wait_due(self, slave, stop_event, poll=0.5):
         """Block until the slave has a push due (True) or stop_event is set (False)."""
         q = self.queues[slave]
         with self.lock:
             while not stop_event.is_set():
-                due = q.due_at(delay)
+                due = q.due_at()
                 now = time.monotonic()
                 if due is not None and due <= now:
                     return True
@@ -178,11 +197,18 @@ class ChangeLog:
                 batch.full = True
                 return batch
             batch.renames = list(q.renames)
-            taken = ((key, e) for key, e in q.entries.items() if key not in q.held)
-            for count, ((root, rel), e) in enumerate(taken):
+            now = time.monotonic()
+            count = 0
+            for key, e in q.entries.items():
+                if key in q.held:
+                    continue
+                if e.writing and q.due(e) > now:
+                    q.left_writing.add(key)
+                    continue
                 if count >= max_batch:
                     break
-                batch.paths.setdefault(root, {})[rel] = e.tree
+                batch.paths.setdefault(key[0], {})[key[1]] = e.tree
+                count += 1
             return batch
 
     def ack_rename(self, slave, rename: Rename):
@@ -240,6 +266,7 @@ class ChangeLog:
         with self.lock:
             q = self.queues[slave]
             q.in_flight = 0
+            q.left_writing.clear()
             q.recompute_due()
             self.lock.notify_all()
 

@@ -83,8 +83,7 @@ class Pusher(threading.Thread):
         self.wake.set()
 
     def run(self):
-        delay = self.cfg.replication.delay
-        while self.changes.wait_due(self.peer.name, delay, self.stopping):
+        while self.changes.wait_due(self.peer.name, self.stopping):
             self.changes.sync_journal()
             batch = self.changes.take(self.peer.name, self.cfg.replication.max_batch)
             try:

@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import select
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -242,7 +243,21 @@ class Watcher:
         elif is_dir and event.mask & ino.IN_CREATE:
             self._arrived(node, event.name, root, rel)
         else:
-            self._sink.changed(root, rel, is_dir)
+            self._sink.changed(root, rel, is_dir, not is_dir and self._writing(event.mask, root, rel))
+
+    def _writing(self, mask: int, root: int, rel: bytes) -> bool:
+        """Whether a file is still open for writing after this event: its close comes later."""
+        if mask & ino.IN_MODIFY:
+            return True
+        if mask & ino.IN_CREATE:
+            # Created by open() unless it is a symlink, a device or a hard link to a closed file:
+            # those get no close, so only a regular file with no other link waits for one.
+            try:
+                st = os.lstat(os.path.join(self._roots[root], rel))
+            except OSError:
+                return False
+            return stat.S_ISREG(st.st_mode) and st.st_nlink == 1
+        return False
 
     def _on_self(self, node: _Dir, mask: int) -> None:
         """An event about a watched directory itself; its parent reports all but the roots' and unmounts."""

@@ -38,7 +38,7 @@ class Transport:
 
 @dataclass(frozen=True)
 class Replication:
-    delay: float = 0.2
+    delay: float = 0.0
     max_batch: int = 10000
     full_sync_interval: float = 600
     keep_versions_days: float = 0

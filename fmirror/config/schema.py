@@ -101,11 +101,13 @@ SCHEMA = {
     "replication": Key(
         "mapping", {},
         "When and how much the master pushes.",
-        {"delay": 0.2, "max_batch": 10000}),
+        {"delay": 0, "max_batch": 10000}),
     "replication.delay": Key(
-        "number", 0.2,
-        "Seconds to gather events before a push, so a burst of changes travels in one rsync run.",
-        0.2, min=0),
+        "number", 0,
+        "Seconds a change waits before its push, to gather more into one rsync run; 0 pushes at once "
+        "(what changes while a push runs goes in the next one together; a file still open for "
+        "writing waits for its close, at most 1 s).",
+        0, min=0),
     "replication.max_batch": Key(
         "integer", 10000,
         "Most paths pushed by one rsync run.",

@@ -21,7 +21,7 @@ def config(lab: Lab, nodes=("master", "slave"), paths=PATHS, **sections) -> dict
                   for i, name in enumerate(nodes)},
         "paths": list(paths),
         "exclude": ["*.swp", "*~"],
-        "replication": {"delay": 0.2, "full_sync_interval": 0},
+        "replication": {"full_sync_interval": 0},
         "log_level": "debug",
     }
     for key, value in sections.items():

@@ -21,12 +21,15 @@ class RecordingSink:
     def __init__(self):
         self._lock = threading.Lock()
         self.calls = []
+        self.writing = []    # (rel, writing) of every changed(): whether a close is still to come
 
     def _record(self, *call):
         with self._lock:
             self.calls.append(call)
 
-    def changed(self, root, rel, tree):
+    def changed(self, root, rel, tree, writing=False):
+        with self._lock:
+            self.writing.append((rel, writing))
         self._record("changed", root, rel, tree)
 
     def deleted(self, root, rel):
@@ -56,11 +59,11 @@ class BlockingSink(RecordingSink):
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def changed(self, root, rel, tree):
+    def changed(self, root, rel, tree, writing=False):
         if not self.entered.is_set():
             self.entered.set()
             self.release.wait(60)
-        super().changed(root, rel, tree)
+        super().changed(root, rel, tree, writing)
 
 
 @contextlib.contextmanager
@@ -129,6 +132,20 @@ def test_file_create_modify_append_chmod_delete_are_each_reported(root):
         assert settle(watcher, sink) == [("changed", 0, b"f", False)]
         os.unlink(root / "f")
         assert settle(watcher, sink) == [("deleted", 0, b"f")]
+
+
+def test_a_file_open_for_writing_is_reported_as_such_until_its_close(root, tmp_path):
+    with watching([root]) as (watcher, sink):
+        with open(root / "f", "wb") as f:
+            f.write(b"one")
+            f.flush()
+            assert settle(watcher, sink) and sink.writing[-1] == (b"f", True)    # created, written, open
+        settle(watcher, sink)
+        assert sink.writing[-1] == (b"f", False)                                  # closed
+        os.symlink(tmp_path, root / "link")          # no close will come for these
+        os.link(root / "f", root / "hard")
+        settle(watcher, sink)
+        assert sink.writing[-2:] == [(b"link", False), (b"hard", False)]
 
 
 def test_files_written_right_after_mkdir_are_all_covered(root):

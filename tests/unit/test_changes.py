@@ -1,6 +1,6 @@
 import threading
 
-from fmirror.changes import ChangeLog
+from fmirror.changes import WRITE_SETTLE, ChangeLog
 
 
 def test_change_leaves_queue_only_after_ack():
@@ -82,11 +82,11 @@ def test_wait_acked_is_a_barrier():
 
 
 def test_push_is_due_only_after_delay():
-    log = ChangeLog(["beta"])
+    log = ChangeLog(["beta"], delay=0.2)
     q = log.queues["beta"]
     log.changed(0, b"a", False)
     first = q.entries[(0, b"a")].since
-    assert q.due_at(0.2) == first + 0.2
+    assert q.due_at() == first + 0.2
 
 
 def test_held_deletion_stays_unsent_but_is_not_due_or_taken():
@@ -98,7 +98,7 @@ def test_held_deletion_stays_unsent_but_is_not_due_or_taken():
     log.ack_paths("beta", batch, 0)
     log.done("beta")
     assert log.unsent("beta")[0] == 1 and log.held("beta", 0) == 1
-    assert log.queues["beta"].due_at(0.2) is None
+    assert log.queues["beta"].due_at() is None
     assert log.take("beta", 100).paths == {}
     log.done("beta")
     full = log.take("beta", 100)
@@ -117,7 +117,7 @@ def test_unhold_makes_held_deletions_due_and_a_new_change_frees_one():
     log.done("beta")
     log.changed(0, b"a", False)                   # restored on the master: pushed as usual
     assert log.held("beta", 0) == 1
-    assert log.queues["beta"].due_at(0.2) is not None
+    assert log.queues["beta"].due_at() is not None
     assert log.take("beta", 100).paths == {0: {b"a": False}}
     log.done("beta")
     assert log.unhold("beta", 0) == 1
@@ -135,13 +135,46 @@ def test_due_time_follows_takes_and_pushes_without_rescanning():
     q = log.queues["beta"]
     for i in range(3):
         log.changed(0, b"f%d" % i, False)
-    assert q.due_at(0) == q.entries[(0, b"f0")].since
+    assert q.due_at() == q.entries[(0, b"f0")].since
     batch = log.take("beta", 2)               # two taken, one left for the next push
-    assert q.due_at(0) is None                # nothing is due while a push runs...
+    assert q.due_at() is None                # nothing is due while a push runs...
     log.changed(0, b"f0", False)              # ...until something changes again
-    assert q.due_at(0) == q.entries[(0, b"f0")].since
+    assert q.due_at() == q.entries[(0, b"f0")].since
     log.ack_paths("beta", batch, 0)
     log.done("beta")
     # f0 (changed again) and f2 (not taken) are due; f1 went through.
     assert set(q.entries) == {(0, b"f0"), (0, b"f2")}
-    assert q.due_at(0) == min(e.since for e in q.entries.values())
+    assert q.due_at() == min(e.since for e in q.entries.values())
+
+
+def test_a_file_still_being_written_waits_for_its_close_at_most_the_settle_time():
+    log = ChangeLog(["beta"])
+    q = log.queues["beta"]
+    log.changed(0, b"big", False, writing=True)
+    since = q.entries[(0, b"big")].since
+    assert q.due_at() == since + WRITE_SETTLE
+    log.changed(0, b"big", False)                  # closed: due at once (delay 0)
+    assert q.due_at() == since
+
+
+def test_a_push_leaves_out_a_file_being_written_and_its_settle_time_runs_on():
+    log = ChangeLog(["beta"])
+    q = log.queues["beta"]
+    log.changed(0, b"log", False, writing=True)
+    log.changed(0, b"done", False)
+    batch = log.take("beta", 100)
+    assert batch.paths == {0: {b"done": False}}
+    since = q.entries[(0, b"log")].since
+    log.changed(0, b"log", False, writing=True)    # written to again while the push runs
+    log.ack_paths("beta", batch, 0)
+    log.done("beta")
+    assert q.entries[(0, b"log")].since == since   # not pushed back: a file always open still goes
+    assert q.due_at() == since + WRITE_SETTLE
+
+
+def test_a_closed_file_written_again_is_not_due_before_its_settle_time():
+    log = ChangeLog(["beta"], delay=0.05)
+    q = log.queues["beta"]
+    log.changed(0, b"f", False)
+    log.changed(0, b"f", False, writing=True)      # opened again and written
+    assert q.due_at() == q.entries[(0, b"f")].since + WRITE_SETTLE

@@ -346,7 +346,9 @@ def test_defaults_match_the_design(write, ssh_key):
     assert (config.node, config.exclude, config.floating_ip) == ("alpha", (), None)
     assert dataclasses.astuple(config.transport) == ("root", str(ssh_key), 22, 0, False)
     assert SCHEMA["transport.ssh_key"].default == "/etc/fmirror/id_ed25519"
-    assert dataclasses.astuple(config.replication) == (0.2, 10000, 600, 0, 0)
+    # delay: the design's example shows 0.2; the default is 0 (push at once, what changes during a
+    # push goes in the next one, files still open wait for their close): see changes.py.
+    assert dataclasses.astuple(config.replication) == (0, 10000, 600, 0, 0)
     monitor = config.monitor
     assert (monitor.interval, monitor.timeout, monitor.fall, monitor.rise) == (0.5, 0.5, 3, 2)
     assert (monitor.checks, monitor.witness, monitor.failover) == ((Check("icmp"),), None, FailoverMode.AUTOMATIC)
