@@ -23,6 +23,10 @@ PRIVATE_DIRS = {  # path inside the host -> its folder under the host's root on 
     "/run": "run",
 }
 ANCHOR_TIMEOUT = 5.0
+# sshd runs every remote command through root's shell, and bash reads ~/.bashrc when
+# its input comes over ssh. A developer's machine may do a lot there (pyenv's set-up
+# costs 0.1 s per ssh session on ours); lab hosts get an empty one, as on a fresh host.
+ROOT_BASHRC = Path("/root/.bashrc")
 
 
 class Host:
@@ -56,6 +60,9 @@ class Host:
         wait_until(self._unshared, ANCHOR_TIMEOUT, f"host {self.name}: namespaces")
         for inside, folder in PRIVATE_DIRS.items():
             self.run(["mount", "--bind", self.root / folder, inside])
+        if ROOT_BASHRC.exists():
+            (self.root / "bashrc").touch()
+            self.run(["mount", "--bind", self.root / "bashrc", ROOT_BASHRC])
         self.run(["hostname", self.name])
 
     def path(self, inside: str) -> Path:
