@@ -92,7 +92,7 @@ def _markdown(meta: dict, results: dict, scenarios: dict, targets: list, plots: 
              "**Caveat:** the machine is shared with other engineers running test suites at the same "
              "time, so every number carries their noise; the load averages above hint at how much. "
              "Compare tools within one run, not across runs.", ""]
-    lines += ["## Targets (DESIGN.md)", ""]
+    lines += ["## Targets (the benchmarks issue; restore's is our own)", ""]
     lines += table(["scenario", "target", "goal", "fmirror", "verdict"],
                    [[t.scenario, t.what, t.goal, t.measured, MET[t.met]] for t in targets])
     for name, result in results.items():
@@ -101,11 +101,9 @@ def _markdown(meta: dict, results: dict, scenarios: dict, targets: list, plots: 
             lines += [""] + failures(result)
         if name in plots:
             lines += ["", f"![{name}]({plots[name]})"]
-    lines += ["", "## Not in this report: failover and restore", "",
-              "This harness covers mirroring. A scenario for failover or restore is a module in "
-              "`bench/scenarios/` (run, section, targets, tool_names) registered in `SCENARIOS` in "
-              "`bench/run.py`, on a lab with the witness and client hosts added; it then gets its "
-              "section here and its check in tests/integration/test_bench_guard.py.", ""]
+    lines += ["", "## Failover", "",
+              "Failover beside keepalived has its own harness and report: `python -m bench.failover`, "
+              "results in [benchmarks-failover.md](benchmarks-failover.md).", ""]
     if FINDINGS.exists():
         lines += [FINDINGS.read_text().rstrip()]
     return lines

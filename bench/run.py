@@ -21,11 +21,11 @@ from pathlib import Path
 from fmirror.lab import Lab, unavailable_reason
 
 from bench import report, tools
-from bench.scenarios import Bench, burst, latency, rename, scale
+from bench.scenarios import Bench, burst, latency, rename, restore, scale
 
-# Failover and restore scenarios come later (see docs/benchmarks.md): each a
-# module like these, added here, on a lab with the witness and client hosts.
-SCENARIOS = {"latency": latency, "burst": burst, "rename": rename, "scale": scale}
+# Failover has its own harness (bench/failover.py: a lab with witness and client
+# hosts, trials beside keepalived); restore needs only master and slave.
+SCENARIOS = {"latency": latency, "burst": burst, "rename": rename, "scale": scale, "restore": restore}
 LAB_HOSTS = (tools.MASTER, tools.SLAVE)
 DEFAULT_OUT = Path("docs/benchmarks.md")
 

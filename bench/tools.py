@@ -57,11 +57,12 @@ def peer_ssh_argv() -> list:
     return fmirror_ssh.ssh_argv(SimpleNamespace(transport=transport, state_dir=PEER_STATE))
 
 
-def rsync_argv(address: str, dry_run=False) -> list:
-    """The reference: `rsync -a --delete` of the whole root over the peers' ssh."""
+def rsync_argv(address: str, dry_run=False, pull=False, options=()) -> list:
+    """The reference: `rsync -a --delete` of the whole root over the peers' ssh; pull: from the peer."""
     flags = "-an" if dry_run else "-a"
-    return ["rsync", flags, "--delete", "-e", shlex.join(peer_ssh_argv()),
-            ROOT + "/", f"root@{address}:{ROOT}/"]
+    here, there = ROOT + "/", f"root@{address}:{ROOT}/"
+    return ["rsync", flags, "--delete", *options, "-e", shlex.join(peer_ssh_argv()),
+            *((there, here) if pull else (here, there))]
 
 
 def lua_string(text: str) -> str:
@@ -203,10 +204,10 @@ class Rsync:
     def __init__(self, lab: Lab):
         self.lab = lab
 
-    def sync(self, dry_run=False, timeout: float = 3600) -> float:
-        """Run it once inside the master; the seconds it took."""
+    def sync(self, dry_run=False, timeout: float = 3600, pull=False, options=()) -> float:
+        """Run it once inside the master (pull: the slave's tree into the master's); the seconds it took."""
         began = time.monotonic()
-        self.lab[MASTER].run(rsync_argv(self.lab[SLAVE].address, dry_run), timeout=timeout)
+        self.lab[MASTER].run(rsync_argv(self.lab[SLAVE].address, dry_run, pull, options), timeout=timeout)
         took = time.monotonic() - began
         close_peer_ssh(self.lab)
         return took

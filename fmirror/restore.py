@@ -1,12 +1,15 @@
 """`fmirror restore`: bring a suspended node back after a failover, destroying nothing.
 
-1. Ask the current master (its epoch must be higher) and compare trees with
-   an rsync dry run; classify every difference with both journals: changed
-   here after the fork, changed on the master since, both, or neither.
-2. With --dry-run, print that and stop.
-3. Otherwise reverse-sync each path from the master with rsync --backup into
-   a rescue folder: rsync itself moves aside every file it overwrites or
-   deletes, so even a change made on the master after the report is kept.
+1. Ask the current master (its epoch must be higher); every difference the
+   pull finds is classified with both journals: changed here after the fork,
+   changed on the master since, both, or neither.
+2. With --dry-run, or before asking for confirmation, an rsync dry run
+   shows that report, and with --dry-run that is all.
+3. Reverse-sync each path from the master with rsync --backup into a rescue
+   folder: rsync itself moves aside every file it overwrites or deletes, so
+   even a change made on the master after the report is kept. With --yes
+   there is no dry run: the report is what this pull did (one walk of the
+   tree, not two).
 4. Only when every path is in: become the master's slave, at its epoch.
    An interrupted restore leaves the node suspended; run it again.
 """
@@ -64,16 +67,25 @@ def action(code: str) -> str | None:
     return "overwrite"
 
 
-def divergence(cfg: Config, live, master, master_state) -> list:
-    """[{path, root, rel, action, category, size_here, size_master}] of what differs from the master."""
+def their_changes(cfg: Config, live, master) -> set:
+    """{(root index, rel)} the master's journal has since the failover."""
+    raw = json.loads(ssh.call(cfg, master, protocol.request("changes", "--epoch", live.epoch, "--from", cfg.node),
+                              timeout=60))
+    return {(cfg.paths.index(p), os.fsencode(rel)) for p, rel in raw if p in cfg.paths}
+
+
+def divergence(cfg: Config, live, master, theirs, rescue: str | None = None) -> list:
+    """[{path, root, rel, action, category, size_here, size_master}] of what differs from the master.
+
+    Without rescue: a dry run, nothing changes here. With it: the pull itself, rsync keeping
+    what it replaces under rescue; the sizes here are then those of the copies kept there.
+    """
     fork = live.peers[master.name].acked_seq if master.name in live.peers else 0
     mine = journal.since(cfg.state_dir, fork)
-    theirs_raw = json.loads(ssh.call(cfg, master, protocol.request("changes", "--epoch", live.epoch, "--from", cfg.node),
-                                     timeout=60))
-    theirs = {(cfg.paths.index(p), os.fsencode(rel)) for p, rel in theirs_raw if p in cfg.paths}
     report = []
     for index, root in enumerate(cfg.paths):
-        result = _pull(cfg, live, master, root, dry_run=True)
+        kept = rescue + root if rescue else None
+        result = _pull(cfg, live, master, root, dry_run=kept is None, backup_dir=kept)
         mine_here = {rel for r, rel in mine if r == index}
         theirs_here = {rel for r, rel in theirs if r == index}
         for code, length, rel in rsync.parse_itemized(result.stdout):
@@ -83,7 +95,8 @@ def divergence(cfg: Config, live, master, master_state) -> list:
             here, there = _inside(rel, mine_here), _inside(rel, theirs_here)
             category = "both" if here and there else "here" if here else "master" if there else "unknown"
             full = os.path.join(os.fsencode(root), rel)
-            size_here = os.lstat(full).st_size if os.path.lexists(full) else None
+            was = os.path.join(os.fsencode(kept), rel) if kept else full
+            size_here = os.lstat(was).st_size if what != "create" and os.path.lexists(was) else None
             report.append({"path": os.fsdecode(full), "root": root, "rel": os.fsdecode(rel), "action": what,
                            "category": category, "size_here": size_here,
                            "size_master": None if what == "delete" else length})
@@ -139,24 +152,29 @@ def restore(cfg: Config, dry_run=False, failback=False, yes=False, as_json=False
     if live.role is not Role.SUSPENDED:
         raise Refused(f"this node is {live.role.value}, not suspended: there is nothing to restore")
     master, master_state = find_master(cfg, live)
-    report = divergence(cfg, live, master, master_state)
-    print(json.dumps(report, indent=1) if as_json else render(report, master.name))
-    if dry_run:
-        return ExitCode.OK
-    _confirm(yes)
+    theirs = their_changes(cfg, live, master)
+
+    def show(report):
+        print(json.dumps(report, indent=1) if as_json else render(report, master.name), flush=True)
+    if dry_run or not yes:
+        show(divergence(cfg, live, master, theirs))
+        if dry_run:
+            return ExitCode.OK
+        _confirm(yes)
     rescue = _rescue_dir(cfg, master_state)
     os.makedirs(rescue, mode=0o700)
-    with open(os.path.join(rescue, "report.json"), "w") as f:
-        json.dump(report, f, indent=1)
-    with open(os.path.join(rescue, "report.txt"), "w") as f:
-        f.write(render(report, master.name) + "\n")
 
     def started(s):
         s.restore = {"master": master.name, "epoch": master_state["epoch"],
                      "rescue": (s.restore or {}).get("rescue", []) + [rescue]}
     live = state_mod.update(cfg, started)
-    for root in cfg.paths:
-        _pull(cfg, live, master, root, backup_dir=rescue + root)
+    report = divergence(cfg, live, master, theirs, rescue=rescue)
+    with open(os.path.join(rescue, "report.json"), "w") as f:
+        json.dump(report, f, indent=1)
+    with open(os.path.join(rescue, "report.txt"), "w") as f:
+        f.write(render(report, master.name) + "\n")
+    if yes:
+        show(report)
     reason = f"restored from {master.name}; replaced files kept in {', '.join(live.restore['rescue'])}"
     _rejoin(cfg, master_state["epoch"], master.name, reason)
     try:
