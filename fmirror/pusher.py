@@ -23,6 +23,14 @@ PROGRESS_LOG = 10.0      # s between progress lines of a long full reconciliatio
 PROGRESS_LOG_TTY = 2.0   # when someone watches the daemon on a terminal
 
 
+def _empty(root: str) -> bool:
+    try:
+        with os.scandir(root) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return False    # missing or unreadable: rsync says what is wrong, and deletes nothing
+
+
 class PushFailed(Error):
     """push of {} to {} failed: rsync exit {}: {}"""
 
@@ -168,8 +176,15 @@ class Pusher(threading.Thread):
         self.changes.ack_paths(self.peer.name, batch, index)
 
     def _full_root(self, index, root, progress):
+        delete = not _empty(root)
+        if not delete:
+            # An empty root is what a filesystem that failed to mount, or was unmounted, leaves
+            # behind: mirroring it would empty the slave. Files deleted one by one were pushed
+            # as deletions already; what is left on the slave stays until the root has content.
+            log.warning("%s: mirrored root %s is empty here: reconciling it without deleting anything on "
+                        "the slave (is its filesystem mounted?)", self.peer.name, root)
         argv = rsync.full_argv(self.cfg, ssh.rsh(self.cfg), self._rsync_path(), root, self._dest(root),
-                               progress=progress)
+                               progress=progress, delete=delete)
         if self.brake.push(root, lambda extra: self._rsync(argv, root, progress=progress, extra=extra), full=True):
             self.changes.unhold(self.peer.name, index)
 

@@ -61,10 +61,10 @@ def batch_argv(cfg: Config, rsh: str, rsync_path: str, root: str, dest: str) -> 
              root.rstrip("/") + "/", dest])
 
 
-def full_argv(cfg: Config, rsh: str, rsync_path: str, root: str, dest: str, progress=False) -> list:
-    """A full reconciliation of one root: the slave's tree made equal to ours."""
+def full_argv(cfg: Config, rsh: str, rsync_path: str, root: str, dest: str, progress=False, delete=True) -> list:
+    """A full reconciliation of one root: the slave's tree made equal to ours (without delete: added to)."""
     extra = ["--info=progress2", "--no-inc-recursive"] if progress else []
-    return (["rsync", *common_options(cfg), "--delete", *extra,
+    return (["rsync", *common_options(cfg), *(["--delete"] if delete else []), *extra,
              *transport_options(rsh, rsync_path), root.rstrip("/") + "/", dest])
 
 

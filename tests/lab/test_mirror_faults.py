@@ -68,3 +68,20 @@ def test_sighup_reloads_and_a_broken_config_keeps_the_running_one(mirror):
     # (fmirror wait would refuse: it reads the broken file too.)
     wait_until(lambda: (s / "after.txt").exists(), CONVERGE, "after.txt on the slave")
     assert not (s / "scratch.tmp").exists()
+
+
+def test_an_unmounted_root_never_empties_the_slave(mirror_factory):
+    mirror = mirror_factory()
+    master, s = mirror.master, mirror.s()
+    # The mirrored root is a filesystem of its own (written from inside the host: it is not under m()).
+    master.run(["mount", "-t", "tmpfs", "fmirror-test", "/srv/www"], check=True)
+    master.run(["sh", "-c", "echo data > /srv/www/precious && mkdir /srv/www/d && echo x > /srv/www/d/f"],
+               check=True)
+    mirror.start()
+    assert (s / "precious").read_text() == "data\n" and (s / "d" / "f").exists()
+    synced = _slave_state(mirror)["last_full_sync"]
+    master.run(["umount", "/srv/www"], check=True)     # what is left is the empty mount point
+    wait_until(lambda: _slave_state(mirror)["last_full_sync"] != synced, CONVERGE,
+               "the full reconciliation the unmount asks for")
+    assert (s / "precious").read_text() == "data\n" and (s / "d" / "f").exists()
+    assert b"is empty here" in mirror.lab.log_path("master", "daemon").read_bytes()
