@@ -14,6 +14,7 @@ import time
 from types import SimpleNamespace
 
 from fmirror import process, ssh as fmirror_ssh
+from fmirror.config.schema import SCHEMA
 from fmirror.errors import Failed
 from fmirror.lab import Lab, mirror, sshd
 from fmirror.lab.wait import wait_until
@@ -32,9 +33,8 @@ STOP_TIMEOUT = 30
 
 
 def fmirror_config(lab: Lab) -> dict:
-    """The DESIGN's defaults for replication, one mirrored path, no debug logging."""
-    return mirror.config(lab, paths=(ROOT,), log_level="info",
-                         replication={"delay": Fmirror.delay, "full_sync_interval": 600})
+    """fmirror's defaults for replication, one mirrored path, no debug logging."""
+    return mirror.config(lab, paths=(ROOT,), log_level="info", replication={"full_sync_interval": 600})
 
 
 def install(lab: Lab):
@@ -112,7 +112,7 @@ def close_peer_ssh(lab: Lab):
 class Fmirror:
     name = "fmirror"
     live = True
-    delay = 0.2   # replication.delay in fmirror_config
+    delay = SCHEMA["replication.delay"].default   # fmirror_config keeps the default
 
     def __init__(self, lab: Lab):
         self.lab = lab

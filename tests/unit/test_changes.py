@@ -1,6 +1,6 @@
 import threading
 
-from fmirror.changes import WRITE_SETTLE, ChangeLog
+from fmirror.changes import BURST_GATHER, BURST_PATHS, WRITE_SETTLE, ChangeLog
 
 
 def test_change_leaves_queue_only_after_ack():
@@ -178,3 +178,14 @@ def test_a_closed_file_written_again_is_not_due_before_its_settle_time():
     log.changed(0, b"f", False)
     log.changed(0, b"f", False, writing=True)      # opened again and written
     assert q.due_at() == q.entries[(0, b"f")].since + WRITE_SETTLE
+
+
+def test_a_burst_gathers_before_its_push_and_a_single_change_does_not():
+    log = ChangeLog(["beta"])
+    q = log.queues["beta"]
+    log.changed(0, b"one", False)
+    first = q.entries[(0, b"one")].since
+    assert q.due_at() == first                       # alone: at once
+    for i in range(BURST_PATHS):
+        log.changed(0, b"f%d" % i, False)
+    assert q.due_at() == first + BURST_GATHER        # a burst: gathered into fewer pushes
