@@ -14,6 +14,7 @@
    An interrupted restore leaves the node suspended; run it again.
 """
 
+import concurrent.futures
 import json
 import os
 import sys
@@ -74,20 +75,23 @@ def their_changes(cfg: Config, live, master) -> set:
     return {(cfg.paths.index(p), os.fsencode(rel)) for p, rel in raw if p in cfg.paths}
 
 
-def divergence(cfg: Config, live, master, theirs, rescue: str | None = None) -> list:
+def divergence(cfg: Config, live, master, theirs: concurrent.futures.Future, rescue: str | None = None) -> list:
     """[{path, root, rel, action, category, size_here, size_master}] of what differs from the master.
 
     Without rescue: a dry run, nothing changes here. With it: the pull itself, rsync keeping
     what it replaces under rescue; the sizes here are then those of the copies kept there.
+    theirs: their_changes(), asked for while the pulls run.
     """
     fork = live.peers[master.name].acked_seq if master.name in live.peers else 0
     mine = journal.since(cfg.state_dir, fork)
-    report = []
-    for index, root in enumerate(cfg.paths):
+    pulled = []
+    for root in cfg.paths:
         kept = rescue + root if rescue else None
-        result = _pull(cfg, live, master, root, dry_run=kept is None, backup_dir=kept)
+        pulled.append((root, kept, _pull(cfg, live, master, root, dry_run=kept is None, backup_dir=kept)))
+    report = []
+    for index, (root, kept, result) in enumerate(pulled):
         mine_here = {rel for r, rel in mine if r == index}
-        theirs_here = {rel for r, rel in theirs if r == index}
+        theirs_here = {rel for r, rel in theirs.result() if r == index}
         for code, length, rel in rsync.parse_itemized(result.stdout):
             what = action(code)
             if what is None:
@@ -152,7 +156,10 @@ def restore(cfg: Config, dry_run=False, failback=False, yes=False, as_json=False
     if live.role is not Role.SUSPENDED:
         raise Refused(f"this node is {live.role.value}, not suspended: there is nothing to restore")
     master, master_state = find_master(cfg, live)
-    theirs = their_changes(cfg, live, master)
+    # The master's journal is asked for while the pull runs: one round trip less to wait for.
+    asking = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    theirs = asking.submit(their_changes, cfg, live, master)
+    asking.shutdown(wait=False)
 
     def show(report):
         print(json.dumps(report, indent=1) if as_json else render(report, master.name), flush=True)
