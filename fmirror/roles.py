@@ -49,7 +49,7 @@ def _answer(dad) -> bool | None:
     if dad is None:
         return None
     try:
-        return dad.result()   # bounded: someone_answers stops arping at its own deadline
+        return dad.result()   # bounded: the probe listens for replies no longer than vip.dad_wait()
     except Error as e:
         log.warning("duplicate address detection failed: %s", e)
         return None
