@@ -122,12 +122,13 @@ def _pull(cfg, live, master, root, dry_run=False, backup_dir=None):
     return result
 
 
-def render(report: list, master_name: str) -> str:
-    lines = [f"divergence from {master_name}: {len(report)} paths differ"]
+def render(report: list, master_name: str, done: bool = False) -> str:
+    """done: the report of the pull itself, not of a dry run."""
+    lines = [f"divergence from {master_name}: {len(report)} paths {'differed' if done else 'differ'}"]
     for category, title in CATEGORIES.items():
         rows = [r for r in report if r["category"] == category]
         size = sum(r["size_here"] or 0 for r in rows if r["action"] != "create")
-        lines.append(f"  {len(rows):6d} {title}; {size} bytes here would be replaced")
+        lines.append(f"  {len(rows):6d} {title}; {size} bytes here {'were' if done else 'would be'} replaced")
     for category, title in CATEGORIES.items():
         rows = [r for r in report if r["category"] == category]
         if rows:
@@ -161,8 +162,8 @@ def restore(cfg: Config, dry_run=False, failback=False, yes=False, as_json=False
     theirs = asking.submit(their_changes, cfg, live, master)
     asking.shutdown(wait=False)
 
-    def show(report):
-        print(json.dumps(report, indent=1) if as_json else render(report, master.name), flush=True)
+    def show(report, done=False):
+        print(json.dumps(report, indent=1) if as_json else render(report, master.name, done), flush=True)
     if dry_run or not yes:
         show(divergence(cfg, live, master, theirs))
         if dry_run:
@@ -179,9 +180,9 @@ def restore(cfg: Config, dry_run=False, failback=False, yes=False, as_json=False
     with open(os.path.join(rescue, "report.json"), "w") as f:
         json.dump(report, f, indent=1)
     with open(os.path.join(rescue, "report.txt"), "w") as f:
-        f.write(render(report, master.name) + "\n")
+        f.write(render(report, master.name, done=True) + "\n")
     if yes:
-        show(report)
+        show(report, done=True)
     reason = f"restored from {master.name}; replaced files kept in {', '.join(live.restore['rescue'])}"
     _rejoin(cfg, master_state["epoch"], master.name, reason)
     try:
