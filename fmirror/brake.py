@@ -139,20 +139,16 @@ class Guard:
         if full:        # the reconciliation a release asks for is done: what is left of it lapses
             self.allowance.pop(path, None)
 
-    def mark_held(self, path: str) -> None:
+    def set_held(self, path: str, held: bool) -> None:
+        """Whether the engaged brake of path holds queued deletions."""
         with self.lock:
             if path in self.engaged:
-                self.engaged[path].held = True
+                self.engaged[path].held = held
 
     def held_paths(self) -> list:
         """The paths whose brake holds queued deletions."""
         with self.lock:
             return [e.path for e in self.engaged.values() if e.held]
-
-    def unmark_held(self, path: str) -> None:
-        with self.lock:
-            if path in self.engaged:
-                self.engaged[path].held = False
 
     def release(self) -> list:
         """Let every paused deletion through once; returns what was engaged (as dicts)."""

@@ -172,7 +172,7 @@ class Pusher(threading.Thread):
         if not self.brake.push(root, lambda extra: self._rsync(argv, root, input=rsync.files_from(rels), extra=extra),
                                may_delete=bool(gone) or dirs):
             self.changes.hold(self.peer.name, batch, index, gone)
-            self.brake.mark_held(root)
+            self.brake.set_held(root, True)
         self.changes.ack_paths(self.peer.name, batch, index)
 
     def _full_root(self, index, root, progress):
@@ -200,7 +200,7 @@ class Pusher(threading.Thread):
         """Every held deletion left the queue (the files are back on the master): a full reconciliation confirms."""
         for path in self.brake.held_paths():
             if not self.changes.held(self.peer.name, self.cfg.paths.index(path)):
-                self.brake.unmark_held(path)
+                self.brake.set_held(path, False)
                 self.changes.full_sync_needed(f"held deletions under {path} resolved", slave=self.peer.name)
 
     def release_brake(self) -> list:

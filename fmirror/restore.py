@@ -75,15 +75,20 @@ def their_changes(cfg: Config, live, master) -> set:
     return {(cfg.paths.index(p), os.fsencode(rel)) for p, rel in raw if p in cfg.paths}
 
 
-def divergence(cfg: Config, live, master, theirs: concurrent.futures.Future, rescue: str | None = None) -> list:
+def our_changes(cfg: Config, live, master) -> set:
+    """{(root index, rel)} our journal has after the fork: the last point the master acknowledged from us."""
+    fork = live.peers[master.name].acked_seq if master.name in live.peers else 0
+    return journal.since(cfg.state_dir, fork)
+
+
+def divergence(cfg: Config, live, master, mine: set, theirs: concurrent.futures.Future,
+               rescue: str | None = None) -> list:
     """[{path, root, rel, action, category, size_here, size_master}] of what differs from the master.
 
     Without rescue: a dry run, nothing changes here. With it: the pull itself, rsync keeping
     what it replaces under rescue; the sizes here are then those of the copies kept there.
-    theirs: their_changes(), asked for while the pulls run.
+    mine: our_changes(); theirs: their_changes(), asked for while the pulls run.
     """
-    fork = live.peers[master.name].acked_seq if master.name in live.peers else 0
-    mine = journal.since(cfg.state_dir, fork)
     pulled = []
     for root in cfg.paths:
         kept = rescue + root if rescue else None
@@ -161,11 +166,12 @@ def restore(cfg: Config, dry_run=False, failback=False, yes=False, as_json=False
     asking = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     theirs = asking.submit(their_changes, cfg, live, master)
     asking.shutdown(wait=False)
+    mine = our_changes(cfg, live, master)
 
     def show(report, done=False):
         print(json.dumps(report, indent=1) if as_json else render(report, master.name, done), flush=True)
     if dry_run or not yes:
-        show(divergence(cfg, live, master, theirs))
+        show(divergence(cfg, live, master, mine, theirs))
         if dry_run:
             return ExitCode.OK
         _confirm(yes)
@@ -176,7 +182,7 @@ def restore(cfg: Config, dry_run=False, failback=False, yes=False, as_json=False
         s.restore = {"master": master.name, "epoch": master_state["epoch"],
                      "rescue": (s.restore or {}).get("rescue", []) + [rescue]}
     live = state_mod.update(cfg, started)
-    report = divergence(cfg, live, master, theirs, rescue=rescue)
+    report = divergence(cfg, live, master, mine, theirs, rescue=rescue)
     with open(os.path.join(rescue, "report.json"), "w") as f:
         json.dump(report, f, indent=1)
     with open(os.path.join(rescue, "report.txt"), "w") as f:
