@@ -1,3 +1,3 @@
-from fmirror.cli import main
+from fmirror.entry import main
 
 raise SystemExit(main())

@@ -4,7 +4,7 @@ import json
 import os
 import sys
 
-from fmirror import control, protocol, serve, ssh, state as state_mod, statusview
+from fmirror import channel, control, protocol, serve, ssh, state as state_mod, statusview
 from fmirror.config import load_config
 from fmirror.config.load import describe
 from fmirror.config.model import Role
@@ -138,7 +138,7 @@ def cmd_release_brake(args) -> int:
 
 def cmd_serve(args) -> int:
     cfg = _config(args)
-    return serve.main(cfg, os.environ.get("SSH_ORIGINAL_COMMAND"))
+    return serve.main(cfg, os.environ.get("SSH_ORIGINAL_COMMAND"), channel.own(cfg))
 
 
 def cmd_demo(args) -> int:

@@ -41,21 +41,25 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
 
-class ControlServer:
-    """Serves ops (name -> callable(**args) returning JSON-able data) until close()."""
+class UnixServer:
+    """A threaded server on a Unix socket at path (mode 0600: root only) until close().
 
-    def __init__(self, state_dir: str, ops: dict):
-        self.path = socket_path(state_dir)
-        os.makedirs(state_dir, mode=0o700, exist_ok=True)
-        if os.path.exists(self.path):
-            os.unlink(self.path)  # left by a daemon that was killed
+    attrs become attributes of the socketserver, for the handler to reach.
+    """
+
+    def __init__(self, path: str, handler, name: str, **attrs):
+        self.path = path
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        if os.path.exists(path):
+            os.unlink(path)  # left by a daemon that was killed
         old = os.umask(0o177)
         try:
-            self.server = _Server(self.path, _Handler)
+            self.server = _Server(path, handler)
         finally:
             os.umask(old)
-        self.server.ops = ops
-        self.thread = threading.Thread(target=self.server.serve_forever, name="control", daemon=True)
+        for key, value in attrs.items():
+            setattr(self.server, key, value)
+        self.thread = threading.Thread(target=self.server.serve_forever, name=name, daemon=True)
         self.thread.start()
 
     def close(self):
@@ -65,6 +69,13 @@ class ControlServer:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
+
+
+class ControlServer(UnixServer):
+    """Serves ops (name -> callable(**args) returning JSON-able data) until close()."""
+
+    def __init__(self, state_dir: str, ops: dict):
+        super().__init__(socket_path(state_dir), _Handler, "control", ops=ops)
 
 
 def call(state_dir: str, op: str, timeout: float = 10, **args):

@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 
-from fmirror import control, failover, logs, state as state_mod
+from fmirror import control, failover, logs, resident, state as state_mod
 from fmirror.api import ApiServer
 from fmirror.config import load_config
 from fmirror.config.model import Role
@@ -31,6 +31,7 @@ STATUS_EVERY = 5.0   # s between STATUS= lines to systemd
 class Daemon:
     def __init__(self, config_path, node=None):
         self.config_path, self.node = config_path, node
+        self.config_stamp = resident.stamp(config_path)   # before the read: an edit during it shows
         self.cfg = load_config(config_path, node=node)
         with state_mod.locked(self.cfg):
             self.state = state_mod.load(self.cfg)
@@ -47,6 +48,7 @@ class Daemon:
         self.notifier = Notifier.from_env()
         self.events = Events(self.cfg, on_event=self.metrics.event)
         self.api = None
+        self.resident = None
         self.ready = False
         self.last_status_line = 0.0
 
@@ -58,6 +60,7 @@ class Daemon:
         signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
         signal.signal(signal.SIGHUP, lambda *_: setattr(self, "reload_requested", True))
         server = control.ControlServer(self.cfg.state_dir, self._control_ops())
+        self.resident = resident.start(lambda: resident.Loaded(self.cfg, self.config_stamp, self.node))
         log.info("starting as %s, epoch %d", self.state.role.value, self.state.epoch)
         try:
             self._start_api()
@@ -71,6 +74,8 @@ class Daemon:
                 self.stopping.wait(min(MAX_TICK, self.runner.tick() if self.runner else MAX_TICK))
         finally:
             self.notifier.stopping()
+            if self.resident is not None:
+                self.resident.close()
             with self.lock:
                 self.stop_runner()
             if self.api is not None:
@@ -122,6 +127,7 @@ class Daemon:
             return f"cycle failed: {e}"
 
     def reload(self):
+        config_stamp = resident.stamp(self.config_path)
         try:
             cfg = load_config(self.config_path, node=self.node)
         except Error as e:
@@ -129,7 +135,7 @@ class Daemon:
             return None
         self.stop_runner()
         listen_changed = cfg.api.listen != self.cfg.api.listen
-        self.cfg = cfg
+        self.cfg, self.config_stamp = cfg, config_stamp
         self.events.cfg = cfg
         logs.set_level(cfg.log_level)
         if listen_changed:
@@ -233,6 +239,8 @@ class Daemon:
             "master": s.master, "reason": s.reason,
             "daemon": {"running": True, "pid": os.getpid(), "since": self.started},
             "config": self.cfg.path,
+            # Requests `fmirror serve` handed to this daemon, and those it sent back to the full path.
+            "handoff": dict(self.resident.counts) if self.resident is not None else None,
             "events": [{"at": t, "event": e, "role": r, "epoch": ep, "detail": d}
                        for t, e, r, ep, d in self.events.recent[-20:]],
         }

@@ -13,7 +13,7 @@ import time
 
 import psutil
 
-from fmirror import hooks, journal, protocol, serve, ssh, vip
+from fmirror import channel, hooks, journal, protocol, serve, ssh, vip
 from fmirror.config.model import Role
 from fmirror.errors import Error, Failed, Refused
 from fmirror.hooks import Event
@@ -43,7 +43,7 @@ def receives_stopped(cfg, timeout: float = RECEIVE_DRAIN):
 
 def stop_receivers(cfg) -> int:
     """Terminate the rsync receivers `fmirror serve` started (their pids are files in receivers/)."""
-    folder = serve.receivers_dir(cfg)
+    folder = channel.receivers_dir(cfg)
     stopped = 0
     for name in os.listdir(folder) if os.path.isdir(folder) else []:
         path = os.path.join(folder, name)
@@ -55,7 +55,7 @@ def stop_receivers(cfg) -> int:
                 stopped += 1
         except (ValueError, OSError, psutil.Error):
             pass
-        serve._unlink(path)
+        channel.unlink(path)
     return stopped
 
 

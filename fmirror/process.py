@@ -119,6 +119,21 @@ def spawn(argv, *, stdin=subprocess.DEVNULL, stdout=None, stderr=None, env=None,
         raise CommandError(argv, 127, f"{_name(argv[0])}: command not found") from None
 
 
+def attach(argv, fds: tuple, *, keep=(), umask: int = -1) -> subprocess.Popen:
+    """Start argv on descriptors (stdin, stdout, stderr) handed to us, keeping `keep` open in it.
+
+    The caller waits for it. umask: the one the process that handed the
+    descriptors has, so files come out as they would have from there.
+    """
+    argv = [os.fspath(a) if not isinstance(a, (str, bytes)) else a for a in argv]
+    log.debug("attach: %s", _show(argv))
+    try:
+        return subprocess.Popen(argv, stdin=fds[0], stdout=fds[1], stderr=fds[2], pass_fds=keep,
+                                umask=umask, cwd="/", start_new_session=True)
+    except FileNotFoundError:
+        raise CommandError(argv, 127, f"{_name(argv[0])}: command not found") from None
+
+
 def stop(proc: subprocess.Popen, grace: float = 3.0) -> int:
     """Stop a child in stages: SIGTERM, wait, SIGKILL. Returns its exit status."""
     if proc.poll() is not None:

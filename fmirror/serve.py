@@ -1,9 +1,11 @@
 """`fmirror serve`: the ssh forced command, the only thing a peer's key may run.
 
 It reads the request from SSH_ORIGINAL_COMMAND, admits or refuses it, and for
-a push replaces itself with `rsync --server` writing into one configured
-path. The receive lock (shared) stays held by the exec'd rsync until it
-exits, so a role change (exclusive) never happens under a running push.
+a push starts `rsync --server` writing into one configured path. The receive
+lock (shared) stays held by that rsync until it exits, so a role change
+(exclusive) never happens under a running push. The same code serves pushes
+and renames the daemon was handed (resident.py); channel.py says where the
+answers go and how rsync starts.
 """
 
 import argparse
@@ -12,10 +14,9 @@ import json
 import os
 import re
 import shlex
-import sys
 import time
 
-from fmirror import control, journal, process, protocol, state as state_mod, versions, vip
+from fmirror import channel as channel_mod, control, journal, protocol, state as state_mod, versions, vip
 from fmirror.config.model import Config, Role
 from fmirror.errors import DaemonNotRunning, Error, ExitCode
 
@@ -33,26 +34,26 @@ class Refuse(Exception):
     """A request this node will not serve; the reason goes back to the sender."""
 
 
-def main(cfg: Config, command: str | None) -> int:
+def main(cfg: Config, command: str | None, chan: channel_mod.Channel) -> int:
     try:
         words = shlex.split(command or "")
     except ValueError:
         words = []
     if len(words) < 2 or words[0] != protocol.TAG:
-        print(f"fmirror serve: this key may only be used by fmirror (got {command!r})", file=sys.stderr)
+        chan.say(f"fmirror serve: this key may only be used by fmirror (got {command!r})")
         return ExitCode.REFUSED
     verb, args = words[1], words[2:]
     handler = {"state": serve_state, "push": serve_push, "rename": serve_rename, "demote": serve_demote,
                "promote": serve_promote, "switchover": serve_switchover, "pull": serve_pull,
                "changes": serve_changes, "rejoined": serve_rejoined, "put": serve_put}.get(verb)
     if handler is None:
-        print(f"fmirror serve: unknown request {verb!r}", file=sys.stderr)
+        chan.say(f"fmirror serve: unknown request {verb!r}")
         return ExitCode.USAGE
     try:
-        return handler(cfg, args)
+        return handler(cfg, args, chan)
     except Refuse as e:
         current = state_mod.load(cfg)
-        print(protocol.refusal_line(str(e), current.role.value, current.epoch), file=sys.stderr)
+        chan.say(protocol.refusal_line(str(e), current.role.value, current.epoch))
         return ExitCode.REFUSED
 
 
@@ -60,7 +61,7 @@ def main(cfg: Config, command: str | None) -> int:
 DAEMON_ANSWER = 1.0
 
 
-def serve_state(cfg: Config, args) -> int:
+def serve_state(cfg: Config, args, chan) -> int:
     s = state_mod.load(cfg)
     out = {"node": s.node, "role": s.role.value, "epoch": s.epoch, "role_since": s.role_since, "master": s.master}
     try:
@@ -71,7 +72,7 @@ def serve_state(cfg: Config, args) -> int:
                          "oldest_unsent_age": max(ages, default=None)}
     except Error:
         out["daemon"] = {"running": False}
-    json.dump(out, sys.stdout)
+    chan.answer(out)
     return ExitCode.OK
 
 
@@ -87,7 +88,7 @@ def _ask_daemon(cfg, op, timeout, **args):
         raise
 
 
-def serve_demote(cfg: Config, args) -> int:
+def serve_demote(cfg: Config, args, chan) -> int:
     """A slave about to promote asks this master to step down."""
     ns, _ = _sender(args)
     if ns.sender not in cfg.nodes or ns.sender == cfg.node:
@@ -108,29 +109,29 @@ def serve_demote(cfg: Config, args) -> int:
                 s.reason = f"{ns.sender} took over at epoch {ns.epoch} while the daemon was not running"
             current = state_mod.update(cfg, suspended)
         result = {"role": current.role.value, "drained": False}
-    json.dump(result, sys.stdout)
+    chan.answer(result)
     return ExitCode.OK
 
 
-def serve_promote(cfg: Config, args) -> int:
+def serve_promote(cfg: Config, args, chan) -> int:
     """The master hands over in a switchover: promote here at the epoch it chose."""
     ns, _ = _sender(args)
     try:
         result = _ask_daemon(cfg, "takeover", 60, epoch=ns.epoch, sender=ns.sender)
     except DaemonNotRunning:
         raise Refuse("the fmirror daemon is not running on this node") from None
-    json.dump(result, sys.stdout)
+    chan.answer(result)
     return ExitCode.OK
 
 
-def serve_switchover(cfg: Config, args) -> int:
+def serve_switchover(cfg: Config, args, chan) -> int:
     """A slave's `fmirror switchover`: this master hands over to it."""
     ns, _ = _sender(args)
     try:
         result = _ask_daemon(cfg, "switchover", 180, target=ns.sender)
     except DaemonNotRunning:
         raise Refuse("the fmirror daemon is not running on the master") from None
-    json.dump(result, sys.stdout)
+    chan.answer(result)
     return ExitCode.OK
 
 
@@ -231,29 +232,7 @@ def rsync_server_argv(args, paths, sender=False) -> list:
     return ["rsync", *args[:-1], dest + "/"]
 
 
-def receivers_dir(cfg: Config) -> str:
-    return os.path.join(cfg.state_dir, "receivers")
-
-
-def _unlink(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def _alive(pid: int) -> bool:
-    # Not psutil: importing it costs this short-lived process more than the check itself.
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
-
-
-def serve_push(cfg: Config, args) -> int:
+def serve_push(cfg: Config, args, chan) -> int:
     ns, rest = _sender(args)
     if rest[:1] == ["--"]:
         rest = rest[1:]
@@ -263,17 +242,7 @@ def serve_push(cfg: Config, args) -> int:
         # rsync moves aside whatever this push deletes or overwrites (see versions.py).
         root = os.path.normpath(argv[-1])
         argv = argv[:-2] + versions.backup_options(cfg, root, time.time()) + argv[-2:]
-    os.set_inheritable(fd, True)
-    # The rsync we become keeps this pid: a promotion can stop a receive whose
-    # sender died mid-push instead of waiting on a connection that is gone.
-    folder = receivers_dir(cfg)
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    for name in os.listdir(folder):     # receivers that ended leave their file behind
-        if not name.isdigit() or not _alive(int(name)):
-            _unlink(os.path.join(folder, name))
-    open(os.path.join(folder, str(os.getpid())), "w").close()
-    process.exec_replace(argv)
-    return ExitCode.FAILED  # not reached: exec replaced this process
+    return chan.become(argv, lock_fd=fd)
 
 
 def _master_for(cfg: Config, sender: str):
@@ -285,28 +254,26 @@ def _master_for(cfg: Config, sender: str):
     return current
 
 
-def serve_pull(cfg: Config, args) -> int:
+def serve_pull(cfg: Config, args, chan) -> int:
     """A returning node reads this master's tree (restore): rsync as the sender, nothing written here."""
     ns, rest = _sender(args)
     if rest[:1] == ["--"]:
         rest = rest[1:]
     argv = rsync_server_argv(rest, cfg.paths, sender=True)
     _master_for(cfg, ns.sender)
-    process.exec_replace(argv)
-    return ExitCode.FAILED  # not reached: exec replaced this process
+    return chan.become(argv)
 
 
-def serve_changes(cfg: Config, args) -> int:
+def serve_changes(cfg: Config, args, chan) -> int:
     """The paths this master changed since it was promoted: [[path, rel], ...]."""
     ns, _ = _sender(args)
     current = _master_for(cfg, ns.sender)
     changed = journal.since(cfg.state_dir, current.promoted_seq)
-    json.dump(sorted([cfg.paths[root], os.fsdecode(rel)] for root, rel in changed if root < len(cfg.paths)),
-              sys.stdout)
+    chan.answer(sorted([cfg.paths[root], os.fsdecode(rel)] for root, rel in changed if root < len(cfg.paths)))
     return ExitCode.OK
 
 
-def serve_rejoined(cfg: Config, args) -> int:
+def serve_rejoined(cfg: Config, args, chan) -> int:
     """A restored node follows us now: push to it without waiting out the backoff."""
     ns, _ = _sender(args)
     _master_for(cfg, ns.sender)
@@ -314,11 +281,11 @@ def serve_rejoined(cfg: Config, args) -> int:
         _ask_daemon(cfg, "peer_rejoined", DAEMON_ANSWER, name=ns.sender)
     except DaemonNotRunning:
         pass
-    json.dump({"ok": True}, sys.stdout)
+    chan.answer({"ok": True})
     return ExitCode.OK
 
 
-def serve_put(cfg: Config, args) -> int:
+def serve_put(cfg: Config, args, chan) -> int:
     """A slave puts a kept version back (`fmirror versions restore`): one file, inside the paths, from stdin."""
     ns, rest = _sender(args)
     current = _master_for(cfg, ns.sender)
@@ -334,8 +301,8 @@ def serve_put(cfg: Config, args) -> int:
     target = safe_target(*where)
     if os.path.isdir(target) and not os.path.islink(target):
         raise Refuse(f"{req.path!r} is a directory here")
-    versions.receive(target, sys.stdin.buffer, req)
-    json.dump({"ok": True}, sys.stdout)
+    versions.receive(target, chan.stdin, req)
+    chan.answer({"ok": True})
     return ExitCode.OK
 
 
@@ -352,12 +319,12 @@ def safe_target(root: str, rel: str) -> bytes:
     return os.path.join(path, parts[-1])
 
 
-def serve_rename(cfg: Config, args) -> int:
+def serve_rename(cfg: Config, args, chan) -> int:
     """Apply renames [[root, old, new], ...] from stdin; each one applied or skipped."""
     ns, _ = _sender(args)
     fd = _admit_write(cfg, ns.sender, ns.epoch)
     try:
-        requests = json.load(sys.stdin)
+        requests = json.load(chan.stdin)
         results = []
         for root, old, new in requests:
             if root not in cfg.paths:
@@ -366,7 +333,7 @@ def serve_rename(cfg: Config, args) -> int:
             if cfg.replication.keep_versions_days and os.path.lexists(src):
                 versions.keep(cfg, root, new, dst, time.time())
             results.append(_rename(src, dst))
-        json.dump(results, sys.stdout)
+        chan.answer(results)
     finally:
         os.close(fd)
     return ExitCode.OK

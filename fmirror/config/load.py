@@ -17,14 +17,7 @@ from fmirror.config.model import (
 )
 from fmirror.config.validate import INVALID, show, validate
 from fmirror.errors import ConfigError
-
-DEFAULT_PATH = "/etc/fmirror/fmirror.yaml"
-ENV_VAR = "FMIRROR_CONFIG"
-
-
-def resolve_path(cli_path: str | None) -> str:
-    """The config file to use: `-c PATH`, else $FMIRROR_CONFIG, else the default."""
-    return cli_path or os.environ.get(ENV_VAR) or DEFAULT_PATH
+from fmirror.locations import ENV_VAR, resolve_path
 
 
 def _short_hostname() -> str:

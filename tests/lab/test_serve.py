@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from fmirror.lab import mirror as lab_mirror
 from fmirror.lab.wait import wait_until
 
@@ -11,6 +13,25 @@ PUSH = "fmirror/1 push --epoch {epoch} --from master -- --server -logDtpre.iLsfx
 def _setup(mirror_factory):
     mirror = mirror_factory()
     return mirror
+
+
+@pytest.fixture(params=["forced command", "daemon"])
+def served(request, mirror_factory):
+    """A mirror whose slave serves pushes and renames itself, or (daemon) hands them to its running daemon."""
+    mirror = mirror_factory()
+    mirror.handed = request.param == "daemon"
+    if mirror.handed:
+        mirror.lab.start_daemon("slave")
+        wait_until(lambda: _handoff(mirror) is not None, 30, "the slave daemon's hand-over socket")
+    yield mirror
+    if mirror.handed:
+        # The requests above went the way this parameter says.
+        assert _handoff(mirror)["served"] > 0 and _handoff(mirror)["declined"] == 0
+
+
+def _handoff(mirror):
+    result = mirror.lab.fmirror("slave", "status", "--json")
+    return json.loads(result.stdout).get("handoff") if result.returncode == 0 else None
 
 
 def _serve(mirror, command):
@@ -41,8 +62,8 @@ def test_serve_refuses_anything_but_fmirror_requests(mirror_factory):
     assert result.stdout == b""
 
 
-def test_serve_refuses_a_path_outside_paths(mirror_factory):
-    mirror = _setup(mirror_factory)
+def test_serve_refuses_a_path_outside_paths(served):
+    mirror = served
     for dest in ("/etc/", "/srv/www/../../etc/", "/srv/"):
         result = _serve(mirror, PUSH.format(epoch=1, dest=dest))
         assert result.returncode == 3, (dest, result.stderr)
@@ -70,16 +91,16 @@ def test_serve_refuses_a_lower_epoch_and_the_master_shows_it(mirror_factory):
     assert st["role"] == "suspended" or st["slaves"]["slave"]["state"] == "refused", st
 
 
-def test_serve_refuses_a_push_to_a_node_that_is_master(mirror_factory):
-    mirror = _setup(mirror_factory)
+def test_serve_refuses_a_push_to_a_node_that_is_master(served):
+    mirror = served
     _set_slave_state(mirror, role="master")
     result = _serve(mirror, PUSH.format(epoch=1, dest="/srv/www/"))
     assert result.returncode == 3
     assert b"this node is master, not a slave" in result.stderr
 
 
-def test_serve_renames_only_inside_paths(mirror_factory):
-    mirror = _setup(mirror_factory)
+def test_serve_renames_only_inside_paths(served):
+    mirror = served
     (mirror.s() / "a").write_text("a")
     ok = mirror.lab.ssh("master", "slave", "fmirror/1 rename --epoch 1 --from master",
                         input=json.dumps([["/srv/www", "a", "b"]]).encode())

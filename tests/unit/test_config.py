@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from fmirror.config import model
-from fmirror.config.load import DEFAULT_PATH, describe, load_config, resolve_path
+from fmirror.config.load import describe, load_config
+from fmirror.locations import DEFAULT_PATH, resolve_path
 from fmirror.config.model import Check, FailoverMode, FloatingIP, Role
 from fmirror.config.schema import SCHEMA
 from fmirror.errors import ConfigError

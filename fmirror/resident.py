@@ -1,0 +1,188 @@
+"""The daemon's side of the hand-over (handoff.py): pushes and renames served by the running daemon.
+
+`fmirror serve` passes the daemon its ssh session's stdio; the daemon serves
+the request with the very code the forced command runs (serve.py), on a
+channel over those descriptors (channel.handed), and says how it ended.
+
+It takes a request only when the full `fmirror serve` would have read the
+same configuration: the same file, unchanged since the daemon read it, and
+the same --node. Otherwise it answers "fallback" and the forced command
+serves the request itself. Only root may connect (the socket is 0600 and
+the peer's credentials are checked), as only root could run the full path.
+"""
+
+import logging
+import os
+import shlex
+import socket
+import socketserver
+import struct
+import threading
+from dataclasses import dataclass
+
+from fmirror import channel as channel_mod, control, handoff, locations, process, serve
+from fmirror.config.model import Config
+from fmirror.errors import Error, ExitCode
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST = 1 << 16
+STOP_GRACE = 3.0
+
+
+def stamp(config_path: str | None) -> tuple | None:
+    """The identity and version of a config file (None if it cannot be read): taken before reading it."""
+    try:
+        st = os.stat(os.path.abspath(locations.resolve_path(config_path)))
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The daemon's configuration and where it came from."""
+    cfg: Config
+    stamp: tuple | None
+    node: str | None       # the daemon's --node, if it was given one
+
+
+@dataclass(frozen=True)
+class Request:
+    config: str
+    node: str | None
+    umask: int
+    command: str
+
+    @property
+    def verb(self) -> str | None:
+        try:
+            words = shlex.split(self.command)
+        except ValueError:
+            return None
+        return words[1] if len(words) > 1 else None
+
+
+def decode(body: bytes) -> Request | None:
+    """handoff.encode's fields (without the length), or None when they are not ours."""
+    fields = body.split(b"\0", 4)
+    if len(fields) != 5 or fields[0] != handoff.VERSION or not fields[3].isdigit():
+        return None
+    return Request(os.fsdecode(fields[1]), os.fsdecode(fields[2]) or None, int(fields[3]), os.fsdecode(fields[4]))
+
+
+def decline(request: Request, loaded: Loaded, stamp_now: tuple | None) -> str | None:
+    """Why the full `fmirror serve` must serve this request, or None: the daemon takes it."""
+    if request.verb not in handoff.HANDED:
+        return f"{request.verb!r} requests are not served by the daemon"
+    if request.node != loaded.node:
+        return f"--node {request.node} where the daemon runs with --node {loaded.node}"
+    if stamp_now is None or stamp_now != loaded.stamp:
+        return f"{request.config} is not the file the daemon read, or changed since"
+    return None
+
+
+def exit_status(returncode: int) -> int:
+    """A child's Popen return code as a shell would report it (a signal n: 128 + n)."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    def handle(self):
+        self.server.owner.serve_one(self.request)
+
+
+class ResidentServer:
+    """Serves handed-over requests with current() -> Loaded until close()."""
+
+    def __init__(self, current):
+        self.current = current
+        self.counts = {"served": 0, "declined": 0}
+        self.running = set()
+        self.lock = threading.Lock()
+        self.server = control.UnixServer(locations.handoff_socket(current().cfg.path), _Handler, "resident",
+                                         owner=self)
+
+    def close(self):
+        """No new requests; receives still running are stopped (their senders retry)."""
+        self.server.close()
+        with self.lock:
+            running = list(self.running)
+        for proc in running:
+            process.stop(proc, STOP_GRACE)
+
+    def serve_one(self, conn: socket.socket):
+        uid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[1]
+        body, fds = _receive(conn)
+        try:
+            request = decode(body) if body is not None and len(fds) == 3 and uid == os.geteuid() else None
+            loaded = self.current()
+            reason = "not a hand-over request" if request is None else decline(request, loaded,
+                                                                              stamp(request.config))
+            if reason is not None:
+                log.debug("hand-over declined: %s", reason)
+                self._count("declined")
+                conn.sendall(handoff.FALLBACK + b"\n")
+                return
+            chan = channel_mod.handed(loaded.cfg, fds, request.umask, on_start=self._started)
+            fds = ()            # the channel owns them now
+            status = self._serve(loaded.cfg, request.command, chan)
+            self._count("served")
+            conn.sendall(handoff.EXIT + b"%d\n" % status)
+        except OSError:
+            pass                # the forced command is gone (its ssh session ended): nobody to tell
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def _serve(self, cfg, command, chan) -> int:
+        try:
+            return exit_status(serve.main(cfg, command, chan))
+        except Error as e:
+            chan.say(f"fmirror: {e}")
+            return e.exit_code
+        except Exception as e:  # one bad request must not take the daemon down
+            log.exception("handed-over request failed")
+            chan.say(f"fmirror: internal error: {type(e).__name__}: {e}")
+            return ExitCode.FAILED
+        finally:
+            with self.lock:
+                self.running = {p for p in self.running if p.poll() is None}
+            channel_mod.close(chan)
+
+    def _started(self, proc):
+        with self.lock:
+            self.running.add(proc)
+
+    def _count(self, what):
+        with self.lock:
+            self.counts[what] += 1
+
+
+def _receive(conn) -> tuple:
+    """(the request's body or None, the descriptors that came with it)."""
+    fds, data = [], b""
+    while True:
+        try:
+            chunk, more, _, _ = socket.recv_fds(conn, MAX_REQUEST, 3)
+        except OSError:
+            return None, fds
+        fds += more
+        if not chunk:
+            return None, fds
+        data += chunk
+        if len(data) >= 8:
+            if not all(c in b"0123456789abcdef" for c in data[:8]) or int(data[:8], 16) > MAX_REQUEST:
+                return None, fds
+            size = int(data[:8], 16)
+            if len(data) >= 8 + size:
+                return data[8:8 + size], fds
+
+
+def start(current) -> ResidentServer | None:
+    """The server, or None when this node cannot have one (not root): every request takes the full path."""
+    try:
+        return ResidentServer(current)
+    except OSError as e:
+        log.info("pushes are served by `fmirror serve` alone: no hand-over socket (%s)", e)
+        return None

@@ -1,0 +1,72 @@
+"""The hand-over of a push to the running daemon: the forced command's parsing, the request, the daemon's choice."""
+
+import os
+
+from fmirror import handoff, locations, resident
+
+PUSH = "fmirror/1 push --epoch 3 --from alpha -- --server -logDtpre.iLsfxCIvu . /srv/www/"
+
+
+def test_serve_with_a_push_is_handed_over_with_its_config_and_node():
+    assert handoff.parse(["serve"], PUSH) == (None, None)
+    assert handoff.parse(["-c", "/x.yaml", "serve"], PUSH) == ("/x.yaml", None)
+    assert handoff.parse(["--config=/x.yaml", "--node", "beta", "serve"], PUSH) == ("/x.yaml", "beta")
+    assert handoff.parse(["serve"], "fmirror/1 rename --epoch 3 --from alpha") == (None, None)
+
+
+def test_anything_else_takes_the_full_path():
+    assert handoff.parse(["serve"], None) is None
+    assert handoff.parse(["serve"], "fmirror/1 state") is None           # asks the daemon anyway
+    assert handoff.parse(["serve"], "cat /etc/shadow") is None           # the full path refuses it
+    assert handoff.parse(["--debug", "serve"], PUSH) is None
+    assert handoff.parse(["-c"], PUSH) is None
+    assert handoff.parse(["-c=/x.yaml", "serve"], PUSH) is None
+    assert handoff.parse(["serve", "extra"], PUSH) is None
+    assert handoff.parse(["status"], PUSH) is None
+
+
+def test_the_request_reads_back_as_sent():
+    message = handoff.encode("/etc/fmirror/fmirror.yaml", "beta", 0o022, PUSH)
+    assert int(message[:8], 16) == len(message) - 8
+    request = resident.decode(message[8:])
+    assert request == resident.Request("/etc/fmirror/fmirror.yaml", "beta", 0o022, PUSH)
+    assert request.verb == "push"
+    assert resident.decode(message[8:].replace(handoff.VERSION, b"9", 1)) is None
+    assert resident.decode(b"garbage") is None
+
+
+def _loaded(stamp=(1, 2, 3, 4, 5), node=None):
+    return resident.Loaded(cfg=None, stamp=stamp, node=node)
+
+
+def test_the_daemon_takes_a_push_only_with_the_configuration_it_read():
+    push = resident.Request("/etc/fmirror/fmirror.yaml", None, 0o022, PUSH)
+    assert resident.decline(push, _loaded(), (1, 2, 3, 4, 5)) is None
+    assert "changed since" in resident.decline(push, _loaded(), (1, 2, 3, 9, 9))
+    assert "changed since" in resident.decline(push, _loaded(), None)
+    assert "changed since" in resident.decline(push, _loaded(stamp=None), None)
+    assert "--node" in resident.decline(push, _loaded(node="beta"), (1, 2, 3, 4, 5))
+    state = resident.Request("/etc/fmirror/fmirror.yaml", None, 0o022, "fmirror/1 state")
+    assert "not served" in resident.decline(state, _loaded(), (1, 2, 3, 4, 5))
+
+
+def test_a_config_file_edit_changes_its_stamp(tmp_path):
+    path = tmp_path / "fmirror.yaml"
+    path.write_text("a: 1\n")
+    before = resident.stamp(str(path))
+    os.utime(path, ns=(0, 10 ** 9))
+    assert resident.stamp(str(path)) != before
+    assert resident.stamp(str(tmp_path / "missing.yaml")) is None
+
+
+def test_a_receiver_killed_by_a_signal_reports_as_a_shell_would():
+    assert resident.exit_status(0) == 0
+    assert resident.exit_status(23) == 23
+    assert resident.exit_status(-15) == 143
+
+
+def test_each_config_file_has_its_own_short_socket():
+    a = locations.handoff_socket("/etc/fmirror/fmirror.yaml")
+    assert a == locations.handoff_socket("/etc/fmirror/fmirror.yaml")
+    assert a != locations.handoff_socket("/srv/other/fmirror.yaml")
+    assert os.path.dirname(a) == locations.RUN_DIR and len(a) < 100
