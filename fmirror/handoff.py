@@ -1,4 +1,4 @@
-"""The forced command's fast path: hand a push to the daemon already running here.
+"""The forced command's fast path: hand a request to the daemon already running here.
 
 Starting the full `fmirror serve` (its imports, the configuration parsed and
 validated) costs a push more than sending a small file. The daemon on this
@@ -19,9 +19,9 @@ import _socket
 
 from fmirror import locations
 
-# The requests that need nothing but this node's state and files: the daemon
-# serves them itself. The others ask the daemon anyway, or are rare.
-HANDED = ("push", "rename")
+# The requests that only read or write this node's state and files: the
+# daemon serves them itself. The others change its role, or are rare.
+HANDED = ("push", "rename", "state", "pull", "changes")
 VERSION = b"1"
 FALLBACK = b"fallback"
 EXIT = b"exit "

@@ -1,4 +1,4 @@
-"""The daemon's side of the hand-over (handoff.py): pushes and renames served by the running daemon.
+"""The daemon's side of the hand-over (handoff.py): pushes, renames and queries served by the running daemon.
 
 `fmirror serve` passes the daemon its ssh session's stdio; the daemon serves
 the request with the very code the forced command runs (serve.py), on a

@@ -16,7 +16,7 @@ def test_serve_with_a_push_is_handed_over_with_its_config_and_node():
 
 def test_anything_else_takes_the_full_path():
     assert handoff.parse(["serve"], None) is None
-    assert handoff.parse(["serve"], "fmirror/1 state") is None           # asks the daemon anyway
+    assert handoff.parse(["serve"], "fmirror/1 demote --epoch 4 --from beta") is None   # a role change
     assert handoff.parse(["serve"], "cat /etc/shadow") is None           # the full path refuses it
     assert handoff.parse(["--debug", "serve"], PUSH) is None
     assert handoff.parse(["-c"], PUSH) is None
@@ -46,8 +46,8 @@ def test_the_daemon_takes_a_push_only_with_the_configuration_it_read():
     assert "changed since" in resident.decline(push, _loaded(), None)
     assert "changed since" in resident.decline(push, _loaded(stamp=None), None)
     assert "--node" in resident.decline(push, _loaded(node="beta"), (1, 2, 3, 4, 5))
-    state = resident.Request("/etc/fmirror/fmirror.yaml", None, 0o022, "fmirror/1 state")
-    assert "not served" in resident.decline(state, _loaded(), (1, 2, 3, 4, 5))
+    demote = resident.Request("/etc/fmirror/fmirror.yaml", None, 0o022, "fmirror/1 demote --epoch 4 --from b")
+    assert "not served" in resident.decline(demote, _loaded(), (1, 2, 3, 4, 5))
 
 
 def test_a_config_file_edit_changes_its_stamp(tmp_path):
