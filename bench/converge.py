@@ -14,7 +14,8 @@ from pathlib import Path
 from fmirror.errors import Failed
 from fmirror.lab import trees
 
-POLL = 0.02
+# The resolution of every time measured here: a rename or one small file takes a tool tens of ms.
+POLL = 0.005
 COMPARE_TIMEOUT = 20     # a tool may still be setting mtimes when the last file arrived
 COMPARE_POLL = 0.5
 DIFFERENCES_SHOWN = 3
