@@ -1,14 +1,16 @@
 """Where a request to `fmirror serve` comes from and answers to, and how rsync starts on it.
 
-Two kinds. The forced command's own stdio (own()): rsync replaces the
-process, as sshd started it. Or the stdio the daemon was handed for the
-request (handed(), see resident.py): rsync runs as the daemon's child on
-those descriptors, and its exit status becomes the request's.
+The forced command's own stdio (own()): rsync replaces the process, as
+sshd started it. The stdio the daemon was handed for the request (handed(),
+see resident.py): rsync runs as the daemon's child on those descriptors,
+and its exit status becomes the request's. Or one request inside a link
+(captured()): its input and answers are parts of a line.
 
 Either way a receiving rsync is listed in state_dir/receivers/ by pid, so a
 promotion can stop a receive whose sender died instead of waiting on it.
 """
 
+import io
 import json
 import os
 import sys
@@ -73,6 +75,13 @@ def handed(cfg: Config, fds: tuple, umask: int, on_start=None) -> Channel:
             if lock_fd is not None:
                 unlink(os.path.join(receivers_dir(cfg), str(proc.pid)))
     return Channel(stdin, stdout, stderr, start)
+
+
+def captured(data: bytes | None) -> Channel:
+    """A request inside a link (serve.serve_link): stdin from the line, answers kept for the line back."""
+    def start(argv, lock_fd):
+        raise RuntimeError("rsync cannot run inside a link")   # protocol.LINKED has no push or pull
+    return Channel(io.BytesIO(data or b""), io.BytesIO(), io.BytesIO(), start)
 
 
 def close(chan: Channel) -> None:

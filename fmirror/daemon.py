@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 
-from fmirror import control, failover, logs, resident, state as state_mod
+from fmirror import control, failover, link, locations, logs, resident, state as state_mod
 from fmirror.api import ApiServer
 from fmirror.config import load_config
 from fmirror.config.model import Role
@@ -31,7 +31,7 @@ STATUS_EVERY = 5.0   # s between STATUS= lines to systemd
 class Daemon:
     def __init__(self, config_path, node=None):
         self.config_path, self.node = config_path, node
-        self.config_stamp = resident.stamp(config_path)   # before the read: an edit during it shows
+        self.config_stamp = locations.config_stamp(config_path)   # before the read: an edit during it shows
         self.cfg = load_config(config_path, node=node)
         with state_mod.locked(self.cfg):
             self.state = state_mod.load(self.cfg)
@@ -49,6 +49,7 @@ class Daemon:
         self.events = Events(self.cfg, on_event=self.metrics.event)
         self.api = None
         self.resident = None
+        self.links = link.Links()   # sessions kept open to the peers (small requests)
         self.ready = False
         self.last_status_line = 0.0
 
@@ -78,6 +79,7 @@ class Daemon:
                 self.resident.close()
             with self.lock:
                 self.stop_runner()
+            self.links.close()
             if self.api is not None:
                 self.api.close()
             server.close()
@@ -127,13 +129,14 @@ class Daemon:
             return f"cycle failed: {e}"
 
     def reload(self):
-        config_stamp = resident.stamp(self.config_path)
+        config_stamp = locations.config_stamp(self.config_path)
         try:
             cfg = load_config(self.config_path, node=self.node)
         except Error as e:
             log.error("reload refused, the running configuration stays: %s", str(e).replace("\n", "; "))
             return None
         self.stop_runner()
+        self.links.close()   # they were opened with the old transport settings
         listen_changed = cfg.api.listen != self.cfg.api.listen
         self.cfg, self.config_stamp = cfg, config_stamp
         self.events.cfg = cfg
@@ -241,6 +244,8 @@ class Daemon:
             "config": self.cfg.path,
             # Requests `fmirror serve` handed to this daemon, and those it sent back to the full path.
             "handoff": dict(self.resident.counts) if self.resident is not None else None,
+            # Per peer: requests answered over its link, and those sent again the ordinary way.
+            "links": self.links.counts(),
             "events": [{"at": t, "event": e, "role": r, "epoch": ep, "detail": d}
                        for t, e, r, ep, d in self.events.recent[-20:]],
         }

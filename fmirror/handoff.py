@@ -21,7 +21,7 @@ from fmirror import locations
 
 # The requests that only read or write this node's state and files: the
 # daemon serves them itself. The others change its role, or are rare.
-HANDED = ("push", "rename", "state", "pull", "changes")
+HANDED = ("push", "rename", "state", "pull", "changes", "link")
 VERSION = b"1"
 FALLBACK = b"fallback"
 EXIT = b"exit "

@@ -1,4 +1,4 @@
-"""Where fmirror finds its configuration and its daemon's hand-over socket.
+"""Where fmirror finds its configuration (and tells whether it changed) and its daemon's hand-over socket.
 
 Imports nothing but `os` and C modules: the ssh forced command reads this
 before every push (handoff.py), where each import costs time.
@@ -27,3 +27,15 @@ def handoff_socket(config_path: str) -> str:
     the same checksum only cost the slow path: the daemon checks the file.
     """
     return os.path.join(RUN_DIR, f"serve-{binascii.crc32(os.fsencode(config_path)):08x}.sock")
+
+
+def config_stamp(config_path: str | None) -> tuple | None:
+    """The identity and version of a config file (None if it cannot be read).
+
+    Taken before the file is read: an edit during the read shows as a change.
+    """
+    try:
+        st = os.stat(os.path.abspath(resolve_path(config_path)))
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)

@@ -24,7 +24,7 @@ ACK_SAVE_EVERY = 1.0
 
 
 class Replicator:
-    def __init__(self, cfg: Config, epoch, on_refused=None, metrics=None, on_brake=None):
+    def __init__(self, cfg: Config, epoch, on_refused=None, metrics=None, on_brake=None, links=None):
         self.cfg = cfg
         self.epoch = epoch                      # callable: the live epoch
         self.slaves = [p for p in cfg.peers]
@@ -34,7 +34,7 @@ class Replicator:
         self.watcher = Watcher([os.fsencode(p) for p in cfg.paths],
                                lambda root, rel, is_dir: matcher(rel, is_dir), self.changes)
         self.pushers = {p.name: Pusher(cfg, p, self.changes, epoch, on_push=self._acked, on_refused=on_refused,
-                                       metrics=metrics, on_brake=on_brake)
+                                       metrics=metrics, on_brake=on_brake, links=links)
                         for p in self.slaves}
         self.last_full_request = 0.0
         self.last_compact = time.monotonic()

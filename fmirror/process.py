@@ -16,6 +16,7 @@ from fmirror.errors import CommandError, CommandTimeout, Error
 log = logging.getLogger(__name__)
 
 STDERR_TAIL_LINES = 5
+PIPE, DEVNULL = subprocess.PIPE, subprocess.DEVNULL   # for spawn()'s callers
 CANCEL_POLL = 0.2
 
 

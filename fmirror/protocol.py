@@ -6,11 +6,17 @@ data to parse. Every request starts with the protocol tag so that a key
 without the forced command set up fails loudly instead of running a shell.
 """
 
+import base64
+import binascii
+import json
 import re
 import shlex
 from dataclasses import dataclass
 
 TAG = "fmirror/1"
+# The requests a link carries (link.py, serve.serve_link): small ones, read or
+# applied in place. Pushes and pulls need an rsync of their own.
+LINKED = ("state", "rename", "changes")
 REFUSED_PREFIX = "fmirror serve: refused:"
 _REFUSAL = re.compile(re.escape(REFUSED_PREFIX) + r" (?P<reason>.*?) \[role=(?P<role>\w+) epoch=(?P<epoch>\d+)\]")
 
@@ -46,3 +52,41 @@ def find_refusal(stderr: str):
     if m is None:
         return None
     return Refusal(m["reason"], m["role"], int(m["epoch"]))
+
+
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode()
+
+
+def _unb64(text) -> bytes | None:
+    return None if text is None else base64.b64decode(text, validate=True)
+
+
+def link_request(words: list, input: bytes | None) -> bytes:
+    """One request on a link: a JSON line with the request's words and its stdin."""
+    return json.dumps({"words": [str(w) for w in words], "input": _b64(input)}).encode() + b"\n"
+
+
+def read_link_request(line: bytes) -> tuple:
+    """(command string, stdin bytes or None) of a link_request line; ValueError if it is not one."""
+    try:
+        data = json.loads(line)
+        words, input = data["words"], _unb64(data["input"])
+    except (KeyError, TypeError, ValueError, binascii.Error) as e:
+        raise ValueError(f"not a link request: {e}") from None
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        raise ValueError("not a link request: words")
+    return shlex.join(words), input
+
+
+def link_answer(status: int, stdout: bytes, stderr: bytes) -> bytes:
+    return json.dumps({"status": status, "stdout": _b64(stdout), "stderr": _b64(stderr)}).encode() + b"\n"
+
+
+def read_link_answer(line: bytes) -> tuple:
+    """(exit status, stdout, stderr) of a link_answer line; ValueError if it is not one."""
+    try:
+        data = json.loads(line)
+        return int(data["status"]), _unb64(data["stdout"]) or b"", _unb64(data["stderr"]) or b""
+    except (KeyError, TypeError, ValueError, binascii.Error) as e:
+        raise ValueError(f"not a link answer: {e}") from None

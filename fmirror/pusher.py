@@ -67,13 +67,14 @@ class SlaveStatus:
 
 class Pusher(threading.Thread):
     def __init__(self, cfg: Config, peer: Node, changes: ChangeLog, epoch, on_push=None, on_refused=None,
-                 metrics=None, on_brake=None):
+                 metrics=None, on_brake=None, links=None):
         super().__init__(name=f"push-{peer.name}", daemon=True)
         self.cfg, self.peer, self.changes = cfg, peer, changes
         self.epoch = epoch                  # callable: the epoch pushes carry now
         self.on_push = on_push or (lambda peer: None)
         self.on_refused = on_refused or (lambda peer, refusal: None)
         self.metrics = metrics
+        self.links = links                  # renames go over the daemon's link to the slave (link.py)
         self.status = SlaveStatus()
         self.stopping = threading.Event()
         self.wake = threading.Event()
@@ -248,7 +249,8 @@ class Pusher(threading.Thread):
     def _apply_renames(self, renames):
         words = protocol.request("rename", "--epoch", self.epoch(), "--from", self.cfg.node)
         payload = [[self.cfg.paths[r.root], os.fsdecode(r.old), os.fsdecode(r.new)] for r in renames]
-        applied = json.loads(ssh.call(self.cfg, self.peer, words, input=json.dumps(payload).encode()))
+        applied = json.loads(ssh.call(self.cfg, self.peer, words, input=json.dumps(payload).encode(),
+                                      links=self.links))
         log.debug("%s: renames applied %d of %d", self.peer.name, sum(applied), len(applied))
         for r in renames:
             self.changes.ack_rename(self.peer.name, r)

@@ -30,15 +30,6 @@ MAX_REQUEST = 1 << 16
 STOP_GRACE = 3.0
 
 
-def stamp(config_path: str | None) -> tuple | None:
-    """The identity and version of a config file (None if it cannot be read): taken before reading it."""
-    try:
-        st = os.stat(os.path.abspath(locations.resolve_path(config_path)))
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
 @dataclass(frozen=True)
 class Loaded:
     """The daemon's configuration and where it came from."""
@@ -117,8 +108,8 @@ class ResidentServer:
         try:
             request = decode(body) if body is not None and len(fds) == 3 and uid == os.geteuid() else None
             loaded = self.current()
-            reason = "not a hand-over request" if request is None else decline(request, loaded,
-                                                                              stamp(request.config))
+            reason = ("not a hand-over request" if request is None
+                      else decline(request, loaded, locations.config_stamp(request.config)))
             if reason is not None:
                 log.debug("hand-over declined: %s", reason)
                 self._count("declined")

@@ -25,13 +25,14 @@ PEER_CHECK_INTERVAL = 5.0
 PEER_QUERY_TIMEOUT = 5.0
 
 
-def query_peers(cfg, peers, timeout=PEER_QUERY_TIMEOUT) -> dict:
-    """name -> the peer's state dict, for the peers that answered."""
+def query_peers(cfg, peers, timeout=PEER_QUERY_TIMEOUT, links=None) -> dict:
+    """name -> the peer's state dict, for the peers that answered (over links, the daemon's, if given)."""
     answers = {}
 
     def one(peer):
         try:
-            answers[peer.name] = json.loads(ssh.call(cfg, peer, protocol.request("state"), timeout=timeout))
+            answers[peer.name] = json.loads(ssh.call(cfg, peer, protocol.request("state"), timeout=timeout,
+                                                     links=links))
         except (Error, ValueError):
             pass
     # Daemon threads, not an executor: Python joins executor threads at exit, and a
@@ -99,7 +100,7 @@ class SlaveRunner:
 
     def _ask_master(self):
         master = self.d.master_node()
-        return query_peers(self.cfg, [master]).get(master.name)
+        return query_peers(self.cfg, [master], links=self.d.links).get(master.name)
 
     def _other_slaves(self):
         master = self.d.master_node().name
@@ -220,14 +221,15 @@ class MasterRunner:
     def __init__(self, d, claim_ip: bool, watching=None):
         self.d, self.cfg = d, d.cfg
         self.replicator = Replicator(d.cfg, lambda: d.state.epoch, on_refused=d.on_refused, metrics=d.metrics,
-                                     on_brake=self._brake_engaged)
+                                     on_brake=self._brake_engaged, links=d.links)
         m = self.cfg.monitor
         self.hyst = Hysteresis(m.fall, m.rise)
         self.next_round = 0.0
         self.claim_pending = claim_ip and bool(self.cfg.floating_ip)
         self.watching = watching
         self.isolated = False
-        self.peer_check = _Periodic(lambda: query_peers(self.cfg, self.cfg.peers), PEER_CHECK_INTERVAL)
+        self.peer_check = _Periodic(lambda: query_peers(self.cfg, self.cfg.peers, links=d.links),
+                                    PEER_CHECK_INTERVAL)
 
     def start(self):
         self.replicator.start(self.watching)
@@ -277,7 +279,7 @@ class MasterRunner:
 
     def _claim_at_start(self):
         """Before holding the IP after a (re)start, make sure no newer master exists."""
-        peers = query_peers(self.cfg, self.cfg.peers)
+        peers = query_peers(self.cfg, self.cfg.peers, links=self.d.links)
         newer = newer_master(self.d.state.epoch, peers)
         if newer:
             return self.d.request_suspend(f"{newer[0]} is at epoch {newer[1]}, above ours", newer[0])
@@ -305,7 +307,7 @@ class MasterRunner:
         return sentence
 
     def _rejoined(self):
-        peers = query_peers(self.cfg, self.cfg.peers)
+        peers = query_peers(self.cfg, self.cfg.peers, links=self.d.links)
         newer = newer_master(self.d.state.epoch, peers)
         if newer:
             return self.d.request_suspend(f"{newer[0]} took over at epoch {newer[1]} while we were isolated", newer[0])

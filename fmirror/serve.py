@@ -16,7 +16,7 @@ import re
 import shlex
 import time
 
-from fmirror import channel as channel_mod, control, journal, protocol, state as state_mod, versions, vip
+from fmirror import channel as channel_mod, control, journal, locations, protocol, state as state_mod, versions, vip
 from fmirror.config.model import Config, Role
 from fmirror.errors import DaemonNotRunning, Error, ExitCode
 
@@ -45,7 +45,8 @@ def main(cfg: Config, command: str | None, chan: channel_mod.Channel) -> int:
     verb, args = words[1], words[2:]
     handler = {"state": serve_state, "push": serve_push, "rename": serve_rename, "demote": serve_demote,
                "promote": serve_promote, "switchover": serve_switchover, "pull": serve_pull,
-               "changes": serve_changes, "rejoined": serve_rejoined, "put": serve_put}.get(verb)
+               "changes": serve_changes, "rejoined": serve_rejoined, "put": serve_put,
+               "link": serve_link}.get(verb)
     if handler is None:
         chan.say(f"fmirror serve: unknown request {verb!r}")
         return ExitCode.USAGE
@@ -317,6 +318,35 @@ def safe_target(root: str, rel: str) -> bytes:
         if os.path.islink(path):
             raise Refuse(f"path {rel!r} passes through a symlink")
     return os.path.join(path, parts[-1])
+
+
+def serve_link(cfg: Config, args, chan) -> int:
+    """A peer's requests one per line (link.py), until it closes the link or this node's configuration changes.
+
+    Each request goes through main() as if it came alone; the link itself
+    only saves starting a process for it.
+    """
+    ns, _ = _sender(args)
+    if ns.sender not in cfg.nodes or ns.sender == cfg.node:
+        raise Refuse(f"unknown sender {ns.sender!r}")
+    stamp = locations.config_stamp(cfg.path)
+    for line in chan.stdin:
+        if locations.config_stamp(cfg.path) != stamp:
+            break      # the peer sends again the ordinary way, which reads the file anew
+        try:
+            command, data = protocol.read_link_request(line)
+        except ValueError:
+            break
+        inner = channel_mod.captured(data)
+        verb = command.split(None, 2)[1:2]
+        if verb and verb[0] in protocol.LINKED:
+            status = main(cfg, command, inner)
+        else:
+            inner.say(f"fmirror serve: {verb[0] if verb else command!r} requests do not go over a link")
+            status = ExitCode.USAGE
+        chan.stdout.write(protocol.link_answer(status, inner.stdout.getvalue(), inner.stderr.getvalue()))
+        chan.stdout.flush()
+    return ExitCode.OK
 
 
 def serve_rename(cfg: Config, args, chan) -> int:

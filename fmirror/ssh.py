@@ -2,6 +2,7 @@
 
 import os
 import shlex
+import time
 
 from fmirror import process, protocol
 from fmirror.config.model import Config, Node
@@ -11,6 +12,7 @@ CONNECT_TIMEOUT = 5
 # The master connection outlives a push by this long, so the next push,
 # 0.2 s later, skips the handshake; it exits by itself when idle.
 CONTROL_PERSIST = 60
+LINK_RETRY_MIN = 1.0   # s: the ordinary try after a link failed at its deadline
 
 
 class PeerRefused(Refused):
@@ -56,24 +58,38 @@ def prepare(cfg: Config) -> None:
     os.makedirs(control_dir(cfg), mode=0o700, exist_ok=True)
 
 
-def call(cfg: Config, peer: Node, words: list, input: bytes | None = None, timeout: float = 30) -> bytes:
+def call(cfg: Config, peer: Node, words: list, input: bytes | None = None, timeout: float = 30,
+         links=None) -> bytes:
     """Send a request to the peer's `fmirror serve`; return its stdout.
 
+    links (link.Links, the daemon's): protocol.LINKED requests go over the
+    session kept open to the peer, and the ordinary way if that fails.
     Raises PeerRefused when the peer said no, PeerUnreachable when ssh could
     not get there, CommandError for anything else.
     """
     prepare(cfg)
     argv = ssh_argv(cfg) + [peer.address, shlex.join(words)]
+    if links is not None and words[1] in protocol.LINKED:
+        began = time.monotonic()
+        answer = links.call(cfg, peer, words, input, timeout)
+        if answer is not None:
+            return _outcome(peer, argv, *answer, linked=True)
+        # What the link left of the time: a peer that timed out there gets no second wait here.
+        timeout = max(LINK_RETRY_MIN, timeout - (time.monotonic() - began))
     result = process.run(argv, input=input, timeout=timeout, check=False)
-    if result.returncode == 0:
-        return result.stdout
-    tail = process.stderr_tail(result.stderr)
-    refusal = protocol.find_refusal(result.stderr.decode("utf-8", "replace"))
+    return _outcome(peer, argv, result.returncode, result.stdout, result.stderr)
+
+
+def _outcome(peer: Node, argv: list, returncode: int, stdout: bytes, stderr: bytes, linked=False) -> bytes:
+    if returncode == 0:
+        return stdout
+    tail = process.stderr_tail(stderr)
+    refusal = protocol.find_refusal(stderr.decode("utf-8", "replace"))
     if refusal is not None:
         raise PeerRefused(peer.name, refusal)
-    if result.returncode == 255:
+    if returncode == 255 and not linked:
         raise PeerUnreachable(peer.name, tail or "no answer")
-    raise CommandError(argv, result.returncode, tail)
+    raise CommandError(argv, returncode, tail)
 
 
 def close(cfg: Config, peer: Node) -> None:

@@ -16,25 +16,35 @@ def _arrives(mirror, rel, text):
                f"{rel} on the slave")
 
 
-def test_pushes_and_renames_are_served_by_the_slave_daemon(mirror):
-    before = _handoff(mirror)
+def _dir_renamed(mirror):
+    """dir/a.txt written on the master and on the slave, then dir renamed to moved on both."""
     (mirror.m() / "dir").mkdir()
     _arrives(mirror, "dir/a.txt", "a")
     os.rename(mirror.m() / "dir", mirror.m() / "moved")
     wait_until(lambda: (mirror.s() / "moved/a.txt").exists() and not (mirror.s() / "dir").exists(), 30,
                "the rename on the slave")
+
+
+def _edit_config(mirror):
+    """Change the slave's config file as an edit would, without the daemon reading it."""
+    config = mirror.slave.path("/etc/fmirror/fmirror.yaml")
+    st = config.stat()
+    os.utime(config, ns=(st.st_atime_ns, st.st_mtime_ns + 10 ** 9))
+
+
+def test_pushes_are_served_by_the_slave_daemon(mirror):
+    before = _handoff(mirror)
+    _dir_renamed(mirror)
     after = _handoff(mirror)
-    # At least the push of dir/a.txt, the rename request, and the push after it.
-    assert after["served"] >= before["served"] + 3, (before, after)
+    # At least the push of dir/a.txt and the push after the rename (the rename itself goes over the link).
+    assert after["served"] >= before["served"] + 2, (before, after)
     assert after["declined"] == before["declined"]
     # Every handed receive was listed while it ran and unlisted when it ended.
     assert not list(mirror.s("/var/lib/fmirror/receivers").iterdir())
 
 
 def test_an_edited_config_sends_pushes_the_full_way_until_the_daemon_reloads(mirror):
-    config = mirror.slave.path("/etc/fmirror/fmirror.yaml")
-    st = config.stat()
-    os.utime(config, ns=(st.st_atime_ns, st.st_mtime_ns + 10 ** 9))   # an edit the daemon has not read
+    _edit_config(mirror)
     before = _handoff(mirror)
     _arrives(mirror, "full-way.txt", "x")
     edited = _handoff(mirror)

@@ -53,10 +53,10 @@ def test_the_daemon_takes_a_push_only_with_the_configuration_it_read():
 def test_a_config_file_edit_changes_its_stamp(tmp_path):
     path = tmp_path / "fmirror.yaml"
     path.write_text("a: 1\n")
-    before = resident.stamp(str(path))
+    before = locations.config_stamp(str(path))
     os.utime(path, ns=(0, 10 ** 9))
-    assert resident.stamp(str(path)) != before
-    assert resident.stamp(str(tmp_path / "missing.yaml")) is None
+    assert locations.config_stamp(str(path)) != before
+    assert locations.config_stamp(str(tmp_path / "missing.yaml")) is None
 
 
 def test_a_receiver_killed_by_a_signal_reports_as_a_shell_would():

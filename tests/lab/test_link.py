@@ -1,0 +1,37 @@
+"""Peer checks and renames over a session kept open to the peer's daemon (link.py, serve.serve_link)."""
+
+import os
+
+from fmirror.lab.wait import wait_until
+
+from test_resident import _arrives, _dir_renamed, _edit_config, _handoff
+
+
+def _link(mirror, host="master", peer="slave") -> dict:
+    return mirror.status(host)["links"].get(peer, {"requests": 0, "broken": 0})
+
+
+def test_peer_checks_and_renames_start_no_process_on_the_slave(mirror):
+    (mirror.m() / "dir").mkdir()
+    _arrives(mirror, "dir/a.txt", "a")
+    before, served = _link(mirror), _handoff(mirror)["served"]
+    # The master asks for the slave's state every 5 s: over the link, nothing starts there.
+    wait_until(lambda: _link(mirror)["requests"] >= before["requests"] + 2, 30, "two peer checks over the link")
+    assert _handoff(mirror)["served"] == served
+    os.rename(mirror.m() / "dir", mirror.m() / "moved")
+    wait_until(lambda: (mirror.s() / "moved/a.txt").exists() and not (mirror.s() / "dir").exists(), 30,
+               "the rename on the slave")
+    assert _link(mirror)["broken"] == 0
+    # The slave asks the master the same way.
+    wait_until(lambda: _link(mirror, "slave", "master")["requests"] >= 1, 30, "the slave's check of the master")
+
+
+def test_a_config_edit_on_the_slave_closes_the_link_and_requests_go_the_ordinary_way(mirror):
+    wait_until(lambda: _link(mirror)["requests"] >= 1, 30, "a peer check over the link")
+    _edit_config(mirror)
+    before = _link(mirror)
+    _dir_renamed(mirror)
+    # The link the daemon served ended at the edit; the next one is served by `fmirror serve` itself.
+    wait_until(lambda: _link(mirror)["broken"] > before["broken"], 30, "the old link noticed as closed")
+    after = _link(mirror)
+    wait_until(lambda: _link(mirror)["requests"] > after["requests"], 30, "requests over the new link")
