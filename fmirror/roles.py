@@ -19,8 +19,8 @@ from fmirror.monitor import (Action, Hysteresis, Verdict, View, master_reach, ne
 
 log = logging.getLogger(__name__)
 
-# How often the peers' own fmirror is asked for its state (an ssh round trip
-# and a Python start on the peer: too dear for every probe round).
+# How often the peers' own fmirror is asked for its state (over the link, a
+# line each way to the peer's daemon: cheap, but no need for every round).
 PEER_CHECK_INTERVAL = 5.0
 PEER_QUERY_TIMEOUT = 5.0
 
