@@ -9,7 +9,7 @@ from conftest import require_lab
 DEMO_TIMEOUT = 300
 
 
-def test_the_demo_plays_to_the_end_and_leaves_nothing_behind():
+def test_the_demo_plays_to_the_end_and_tears_its_lab_down():
     require_lab()
     result = subprocess.run([FMIRROR, "demo"], stdin=subprocess.DEVNULL, capture_output=True,
                             timeout=DEMO_TIMEOUT)
