@@ -26,8 +26,9 @@ class Channel:
     stdin: BinaryIO
     stdout: BinaryIO
     stderr: BinaryIO
-    # (argv, receive lock fd or None) -> rsync's exit status; own(): never returns.
-    start: Callable
+    # become(argv, lock_fd=None) -> rsync's exit status: rsync runs on this channel, and
+    # lock_fd (a receive's) stays held until it exits. own(): never returns.
+    become: Callable
 
     def answer(self, data) -> None:
         self.stdout.write(json.dumps(data).encode())
@@ -37,51 +38,52 @@ class Channel:
         self.stderr.write(line.encode("utf-8", "replace") + b"\n")
         self.stderr.flush()
 
-    def become(self, argv: list, lock_fd: int | None = None) -> int:
-        """Run rsync on this channel; lock_fd (a receive) stays held until rsync exits."""
-        return self.start(argv, lock_fd)
-
 
 def own(cfg: Config) -> Channel:
-    def start(argv, lock_fd):
+    def become(argv, lock_fd=None):
         if lock_fd is not None:
             os.set_inheritable(lock_fd, True)
             register(cfg, os.getpid())     # the rsync we become keeps this pid
         process.exec_replace(argv)
-    return Channel(sys.stdin.buffer, sys.stdout.buffer, sys.stderr.buffer, start)
+    return Channel(sys.stdin.buffer, sys.stdout.buffer, sys.stderr.buffer, become)
 
 
 def handed(cfg: Config, fds: tuple, umask: int, on_start=None) -> Channel:
     """A channel on descriptors (stdin, stdout, stderr) another process passed us; closed by close()."""
     stdin, stdout, stderr = (os.fdopen(fd, mode) for fd, mode in zip(fds, ("rb", "wb", "wb")))
 
-    def start(argv, lock_fd):
+    def become(argv, lock_fd=None):
         # Flushed first: what was said must come before rsync's own output.
         stdout.flush()
         stderr.flush()
-        proc = process.attach(argv, (stdin.fileno(), stdout.fileno(), stderr.fileno()),
-                              keep=() if lock_fd is None else (lock_fd,), umask=umask)
-        # Ours closed at once: the ssh session ends when rsync's copies close, not ours.
-        for f in (stdin, stdout, stderr):
-            f.close()
-        if lock_fd is not None:
-            os.close(lock_fd)              # rsync's copy holds the lock now
-            register(cfg, proc.pid)
-        if on_start is not None:
-            on_start(proc)
         try:
+            proc = process.attach(argv, (stdin.fileno(), stdout.fileno(), stderr.fileno()),
+                                  keep=() if lock_fd is None else (lock_fd,), umask=umask)
+        finally:
+            # Ours closed at once: the ssh session ends when rsync's copies close, and the
+            # lock is rsync's to hold (or nobody's, if it did not start: a daemon that kept
+            # it would block every role change).
+            for f in (stdin, stdout, stderr):
+                f.close()
+            if lock_fd is not None:
+                os.close(lock_fd)
+        try:
+            if lock_fd is not None:
+                register(cfg, proc.pid)
+            if on_start is not None:
+                on_start(proc)
             return proc.wait()
         finally:
             if lock_fd is not None:
                 unlink(os.path.join(receivers_dir(cfg), str(proc.pid)))
-    return Channel(stdin, stdout, stderr, start)
+    return Channel(stdin, stdout, stderr, become)
 
 
 def captured(data: bytes | None) -> Channel:
     """A request inside a link (serve.serve_link): stdin from the line, answers kept for the line back."""
-    def start(argv, lock_fd):
+    def become(argv, lock_fd=None):
         raise RuntimeError("rsync cannot run inside a link")   # protocol.LINKED has no push or pull
-    return Channel(io.BytesIO(data or b""), io.BytesIO(), io.BytesIO(), start)
+    return Channel(io.BytesIO(data or b""), io.BytesIO(), io.BytesIO(), become)
 
 
 def close(chan: Channel) -> None:

@@ -163,9 +163,9 @@ def _receive(conn) -> tuple:
             return None, fds
         data += chunk
         if len(data) >= 8:
-            if not all(c in b"0123456789abcdef" for c in data[:8]) or int(data[:8], 16) > MAX_REQUEST:
+            size = int(data[:8], 16) if all(c in b"0123456789abcdef" for c in data[:8]) else MAX_REQUEST + 1
+            if size > MAX_REQUEST:
                 return None, fds
-            size = int(data[:8], 16)
             if len(data) >= 8 + size:
                 return data[8:8 + size], fds
 

@@ -67,7 +67,6 @@ def call(cfg: Config, peer: Node, words: list, input: bytes | None = None, timeo
     Raises PeerRefused when the peer said no, PeerUnreachable when ssh could
     not get there, CommandError for anything else.
     """
-    prepare(cfg)
     argv = ssh_argv(cfg) + [peer.address, shlex.join(words)]
     if links is not None and words[1] in protocol.LINKED:
         began = time.monotonic()
@@ -76,6 +75,7 @@ def call(cfg: Config, peer: Node, words: list, input: bytes | None = None, timeo
             return _outcome(peer, argv, *answer, linked=True)
         # What the link left of the time: a peer that timed out there gets no second wait here.
         timeout = max(LINK_RETRY_MIN, timeout - (time.monotonic() - began))
+    prepare(cfg)
     result = process.run(argv, input=input, timeout=timeout, check=False)
     return _outcome(peer, argv, result.returncode, result.stdout, result.stderr)
 
