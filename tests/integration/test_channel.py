@@ -30,9 +30,13 @@ def test_a_receive_holds_the_lock_while_it_runs_and_unlists_itself(tmp_path):
     cfg = SimpleNamespace(state_dir=str(tmp_path))
     handed, kept = _pipes()
     seen = []
-    chan = channel.handed(cfg, handed, 0o022,
-                          on_start=lambda proc: seen.append((_exclusive(cfg), os.listdir(channel.receivers_dir(cfg)))))
-    os.close(kept[0])   # the sender is done: cat ends at once
+
+    def look_then_finish(proc):
+        # cat runs until its stdin closes: the look comes while it surely holds the lock.
+        seen.append((_exclusive(cfg), os.listdir(channel.receivers_dir(cfg))))
+        os.close(kept[0])
+
+    chan = channel.handed(cfg, handed, 0o022, on_start=look_then_finish)
     status = chan.become(["cat"], lock_fd=serve.receive_lock(cfg, fcntl.LOCK_SH))
     assert status == 0
     (locked_out, listed), = seen
