@@ -9,7 +9,6 @@ from one call of the daemon's status callable, the same data as
 import json
 import logging
 import socket
-import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from fmirror.config.model import Role
+from fmirror.serving import Serving
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ class ApiServer:
         self.metrics = metrics
         self.lag_bound = lag_bound
         self.server = None
-        self.thread = None
+        self.serving = None
 
     @property
     def port(self) -> int:
@@ -191,14 +191,11 @@ class ApiServer:
         server_class = _Server6 if ":" in host else _Server
         self.server = server_class((host, port), _Handler)
         self.server.app = self
-        self.thread = threading.Thread(target=self.server.serve_forever, name="api", daemon=True)
-        self.thread.start()
+        self.serving = Serving(self.server, "api")
         log.info("API listening on %s (port %d)", self.listen, self.port)
 
     def close(self):
         if self.server is None:
             return
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
-        self.server = self.thread = None
+        self.serving.close()
+        self.server = self.serving = None

@@ -190,8 +190,8 @@ class ChangeLog:
 
     # --- the pushers' side ----------------------------------------------------
 
-    def wait_due(self, slave, stop_event, poll=0.5):
-        """Block until the slave has a push due (True) or stop_event is set (False)."""
+    def wait_due(self, slave, stop_event):
+        """Block until the slave has a push due (True) or stop_event is set (False, after wake())."""
         q = self.queues[slave]
         with self.lock:
             while not stop_event.is_set():
@@ -199,8 +199,14 @@ class ChangeLog:
                 now = time.monotonic()
                 if due is not None and due <= now:
                     return True
-                self.lock.wait(poll if due is None else min(poll, due - now))
+                # Every change of what is due notifies: an idle pusher sleeps until one does.
+                self.lock.wait(None if due is None else due - now)
             return False
+
+    def wake(self):
+        """Wake the pushers' waits, to see their stop events."""
+        with self.lock:
+            self.lock.notify_all()
 
     def sync_journal(self):
         """Make every change recorded so far durable: done before each push, outside the lock."""

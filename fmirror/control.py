@@ -10,9 +10,9 @@ import logging
 import os
 import socket
 import socketserver
-import threading
 
 from fmirror.errors import DaemonNotRunning, Error, Failed
+from fmirror.serving import Serving
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +59,10 @@ class UnixServer:
             os.umask(old)
         for key, value in attrs.items():
             setattr(self.server, key, value)
-        self.thread = threading.Thread(target=self.server.serve_forever, name=name, daemon=True)
-        self.thread.start()
+        self.serving = Serving(self.server, name)
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serving.close()
         try:
             os.unlink(self.path)
         except FileNotFoundError:

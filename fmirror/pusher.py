@@ -84,6 +84,7 @@ class Pusher(threading.Thread):
 
     def stop(self):
         self.stopping.set()
+        self.changes.wake()
         self.wake.set()
 
     def retry_now(self):

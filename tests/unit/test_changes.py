@@ -189,3 +189,25 @@ def test_a_burst_gathers_before_its_push_and_a_single_change_does_not():
     for i in range(BURST_PATHS):
         log.changed(0, b"f%d" % i, False)
     assert q.due_at() == first + BURST_GATHER        # a burst: gathered into fewer pushes
+
+
+def _waiter(log, stop, seen):
+    return threading.Thread(target=lambda: seen.append(log.wait_due("beta", stop)), daemon=True)
+
+
+def test_an_idle_pusher_sleeps_until_a_change_or_its_stop():
+    log = ChangeLog(["beta"])
+    stop, seen = threading.Event(), []
+    waiter = _waiter(log, stop, seen)
+    waiter.start()
+    log.changed(0, b"a", False)                 # the change wakes it: it never polls
+    waiter.join(5)
+    assert seen == [True]
+    log.ack_paths("beta", log.take("beta", 100), 0)
+    log.done("beta")
+    waiter = _waiter(log, stop, seen)
+    waiter.start()
+    stop.set()
+    log.wake()                                  # without it the wait would sleep on
+    waiter.join(5)
+    assert not waiter.is_alive() and seen == [True, False]
