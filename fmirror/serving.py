@@ -6,8 +6,11 @@ six times a second doing nothing. Here the thread blocks on the listening
 socket alone, and close() wakes it by shutting that socket down.
 """
 
+import logging
 import socket
 import threading
+
+log = logging.getLogger(__name__)
 
 
 class Serving:
@@ -29,6 +32,9 @@ class Serving:
         try:
             self.server.socket.shutdown(socket.SHUT_RDWR)
         except OSError:
-            pass          # not connected is what a listening socket may say: the wake-up happened
-        self._thread.join()
+            # Linux wakes the wait on any listening socket so; were that ever refused, the
+            # (daemon) thread is left asleep rather than the caller stuck joining it.
+            log.warning("%s: could not wake the server thread; left behind", self._thread.name)
+        else:
+            self._thread.join()
         self.server.server_close()
