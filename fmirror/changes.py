@@ -53,6 +53,7 @@ class Batch:
     full: bool = False                         # a full reconciliation of every root
     renames: list = field(default_factory=list)
     paths: dict = field(default_factory=dict)  # root -> {rel: tree}
+    writing: dict = field(default_factory=dict)  # root -> [rel]: left out, still being written
 
 
 class SlaveQueue:
@@ -230,6 +231,7 @@ class ChangeLog:
                     continue
                 if e.writing and e.since + WRITE_SETTLE > now:
                     q.left_writing.add(key)
+                    batch.writing.setdefault(key[0], []).append(key[1])
                     continue
                 if count >= max_batch:
                     break

@@ -169,7 +169,8 @@ class Pusher(threading.Thread):
 
     def _push_root(self, batch, index, rels):
         root = self.cfg.paths[index]
-        argv = rsync.batch_argv(self.cfg, ssh.rsh(self.cfg), self._rsync_path(), root, self._dest(root))
+        argv = rsync.batch_argv(self.cfg, ssh.rsh(self.cfg), self._rsync_path(), root, self._dest(root),
+                                left_out=batch.writing.get(index, ()))
         gone, dirs = brake_mod.deletions(root, rels) if self.brake.limit else ((), False)
         if not self.brake.push(root, lambda extra: self._rsync(argv, root, input=rsync.files_from(rels), extra=extra),
                                may_delete=bool(gone) or dirs):

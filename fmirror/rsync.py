@@ -1,6 +1,7 @@
 """rsync command lines (pure functions) and the one place its exit codes are read."""
 
 import enum
+import os
 import re
 
 from fmirror.config.model import Config
@@ -12,6 +13,9 @@ OK_CODES = (0, 24)
 DELETE_LIMIT = 25
 PARTIAL = 23
 IO_TIMEOUT = 30
+# Files still being written that one push leaves out by name (see left_out_options);
+# past this many its command line would grow long: it sends them, as it always did.
+MAX_LEFT_OUT = 100
 
 
 class Outcome(enum.Enum):
@@ -49,16 +53,38 @@ def transport_options(rsh: str, rsync_path: str) -> list:
     return ["-e", rsh, f"--rsync-path={rsync_path}"]
 
 
-def batch_argv(cfg: Config, rsh: str, rsync_path: str, root: str, dest: str) -> list:
+def batch_argv(cfg: Config, rsh: str, rsync_path: str, root: str, dest: str, left_out=()) -> list:
     """Push the paths listed NUL-separated on stdin (see files_from), deletions included.
 
     Listed paths that no longer exist here are deleted there
     (--delete-missing-args); listed directories are sent recursively with
     --delete inside them; their parents are only created, never pruned.
+    left_out: files still being written, which the push leaves for later
+    (changes.take): a listed directory that holds one does not send it.
     """
     return (["rsync", *common_options(cfg), "-r", "--from0", "--files-from=-",
-             "--delete-missing-args", "--delete", *transport_options(rsh, rsync_path),
-             root.rstrip("/") + "/", dest])
+             "--delete-missing-args", "--delete", *left_out_options(left_out),
+             *transport_options(rsh, rsync_path), root.rstrip("/") + "/", dest])
+
+
+def left_out_options(rels) -> list:
+    """Exclude rules for exactly these paths, anchored at the root; none past MAX_LEFT_OUT.
+
+    Without them a new directory's push sent the files being written in it half
+    written, and again once closed (a 50 MB file twice, the second time as a delta).
+    An excluded name is also kept from deletion there: it exists here.
+    """
+    if len(rels) > MAX_LEFT_OUT:
+        return []
+    return [f"--exclude={literal_pattern(b'/' + rel)}" for rel in rels]
+
+
+def literal_pattern(path: bytes) -> str:
+    """A filter pattern that matches path alone: rsync reads backslashes as escapes only in patterns with a wildcard."""
+    text = os.fsdecode(path)
+    if any(c in text for c in "*?["):
+        text = "".join("\\" + c if c in "*?[\\" else c for c in text)
+    return text
 
 
 def full_argv(cfg: Config, rsh: str, rsync_path: str, root: str, dest: str, progress=False, delete=True) -> list:

@@ -164,6 +164,7 @@ def test_a_push_leaves_out_a_file_being_written_and_its_settle_time_runs_on():
     log.changed(0, b"done", False)
     batch = log.take("beta", 100)
     assert batch.paths == {0: {b"done": False}}
+    assert batch.writing == {0: [b"log"]}          # named, so a directory sent whole leaves it out too
     since = q.entries[(0, b"log")].since
     log.changed(0, b"log", False, writing=True)    # written to again while the push runs
     log.ack_paths("beta", batch, 0)
