@@ -3,7 +3,7 @@
 The `ping` program cost the slave a process start (~5 ms of CPU) every
 probe interval, most of an idle slave's CPU. The daemon runs as root, so
 it sends the echoes itself: one raw socket per probe, replies matched by
-source address, identifier, sequence number and a random token.
+source address, identifier and a random token.
 """
 
 import itertools
@@ -40,17 +40,17 @@ def echo_request(family, ident: int, seq: int, token: bytes) -> bytes:
 
 
 def echo_reply(family, packet: bytes) -> tuple | None:
-    """(identifier, sequence, payload) of an echo reply, or None for any other packet."""
+    """(identifier, payload) of an echo reply, or None for any other packet."""
     if family == socket.AF_INET:
         if len(packet) < 20:
             return None
         packet = packet[(packet[0] & 0x0F) * 4:]   # IPv4 raw sockets deliver the IP header too
     if len(packet) < 8:
         return None
-    kind, code, _, ident, seq = struct.unpack("!BBHHH", packet[:8])
+    kind, code, _, ident, _ = struct.unpack("!BBHHH", packet[:8])
     if kind != ECHO_REPLY[family] or code != 0:
         return None
-    return ident, seq, packet[8:]
+    return ident, packet[8:]
 
 
 def ping(address: str, count: int, gap: float, wait: float) -> tuple:
@@ -93,6 +93,4 @@ def ping(address: str, count: int, gap: float, wait: float) -> tuple:
 
 def ours(family, packet: bytes, source: str, peer: bytes, ident: int, token: bytes) -> bool:
     """Whether a packet the raw socket read answers this probe's echoes."""
-    reply = echo_reply(family, packet)
-    return (reply is not None and reply[0] == ident and reply[2] == token
-            and socket.inet_pton(family, source) == peer)
+    return echo_reply(family, packet) == (ident, token) and socket.inet_pton(family, source) == peer

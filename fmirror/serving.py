@@ -16,12 +16,12 @@ log = logging.getLogger(__name__)
 class Serving:
     def __init__(self, server, name: str):
         self.server = server
+        self.server.timeout = None      # handle_request blocks until a client (or close) comes
         self._closing = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def _run(self):
-        self.server.timeout = None      # handle_request blocks until a client (or close) comes
         while not self._closing:
             # A shut-down listening socket makes the wait return and accept fail:
             # handle_request swallows that, and the loop sees _closing.
