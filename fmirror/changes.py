@@ -27,6 +27,9 @@ WRITE_SETTLE = 1.0
 # burst benchmark: pushing each batch at once made a 20,000-file burst 1.5x slower).
 BURST_PATHS = 100
 BURST_GATHER = 0.3
+# A directory's rename looks for unsent paths under it in a queue at most this long;
+# past it (a burst) the rename is taken as not settled: pushed after, as always.
+SETTLED_SCAN = 1000
 
 
 @dataclass
@@ -44,6 +47,9 @@ class Rename:
     root: int
     old: bytes
     new: bytes
+    # Nothing at, above or under old was unsent when it moved: once the slave applied the
+    # rename, its copy is ours under the new name and no push has to follow it.
+    settled: bool = False
 
 
 @dataclass
@@ -121,6 +127,20 @@ class SlaveQueue:
             pending.append(self.full_requested)
         return (min(pending) - 1) if pending else current
 
+    def settled(self, root, rel, is_dir) -> bool:
+        """Nothing unsent (or in a push under way) at rel, in a directory above it, or under it."""
+        if self.full_requested or (root, rel) in self.entries:
+            return False
+        parts = rel.split(b"/")
+        if any((root, b"/".join(parts[:i])) in self.entries for i in range(len(parts))):
+            return False
+        if not is_dir:
+            return True
+        if len(self.entries) > SETTLED_SCAN:
+            return False
+        inside = rel + b"/"
+        return not any(r == root and k.startswith(inside) for r, k in self.entries)
+
     def due_at(self):
         """When the next push should start, or None when there is nothing to push."""
         if self.full_requested or self.renames:
@@ -161,9 +181,10 @@ class ChangeLog:
             self._journal(root, new)
             now = time.monotonic()
             for q in self.queues.values():
-                q.renames.append(Rename(self.seq, root, old, new))
+                q.renames.append(Rename(self.seq, root, old, new, q.settled(root, old, is_dir)))
                 # Pushing both ends afterwards makes the result right even when
-                # the rename cannot be applied on the slave (source not there yet).
+                # the rename cannot be applied on the slave (source not there yet);
+                # a settled rename that was applied drops them (ack_moved).
                 q.mark(self.seq, root, old, False, now)
                 q.mark(self.seq, root, new, is_dir, now)
             self.lock.notify_all()
@@ -242,6 +263,18 @@ class ChangeLog:
     def ack_rename(self, slave, rename: Rename):
         with self.lock:
             self.queues[slave].renames.remove(rename)
+            self.lock.notify_all()
+
+    def ack_moved(self, slave, batch: Batch, rename: Rename):
+        """The slave applied a settled rename: both names are as here, unless changed since."""
+        q = self.queues[slave]
+        with self.lock:
+            paths = batch.paths.get(rename.root, {})
+            for rel in (rename.old, rename.new):
+                e = q.entries.get((rename.root, rel))
+                if e is not None and e.seq == rename.seq:
+                    del q.entries[(rename.root, rel)]
+                    paths.pop(rel, None)
             self.lock.notify_all()
 
     def ack_paths(self, slave, batch: Batch, root: int):

@@ -7,6 +7,7 @@ Nothing leaves the queue unless rsync confirmed it; failures back off and retry.
 import json
 import logging
 import os
+import stat
 import sys
 import threading
 import time
@@ -29,6 +30,25 @@ def _empty(root: str) -> bool:
             return next(entries, None) is None
     except OSError:
         return False    # missing or unreadable: rsync says what is wrong, and deletes nothing
+
+
+def _dir_times(root: str, rename) -> list:
+    """[[rel, mtime_ns]] of the directories a rename touched, as they are here now.
+
+    The slave sets them after its own rename (serve_rename), so that a settled
+    rename needs no push for the parents' mtimes. Directories only: a file's
+    mtime on the slave must keep telling rsync whether its content is there.
+    """
+    parents = {os.path.dirname(rename.old), os.path.dirname(rename.new), rename.new}
+    times = []
+    for rel in sorted(parents):
+        try:
+            st = os.lstat(os.path.join(os.fsencode(root), rel) if rel else root)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            times.append([os.fsdecode(rel), st.st_mtime_ns])
+    return times
 
 
 class PushFailed(Error):
@@ -156,9 +176,11 @@ class Pusher(threading.Thread):
                      self.status.last_full_sync_seconds)
             return
         if batch.renames:
-            self._apply_renames(batch.renames)
+            self._apply_renames(batch)
         blocked = None
         for index, rels in batch.paths.items():
+            if not rels:
+                continue     # all it held were settled renames, applied on the slave
             try:
                 self._push_root(batch, index, rels)
             except brake_mod.Blocked as e:
@@ -248,13 +270,16 @@ class Pusher(threading.Thread):
                 log.info("%s: full reconciliation of %s: %s", self.peer.name, root, progress_mod.describe(p))
         return log_progress
 
-    def _apply_renames(self, renames):
+    def _apply_renames(self, batch):
         words = protocol.request("rename", "--epoch", self.epoch(), "--from", self.cfg.node)
-        payload = [[self.cfg.paths[r.root], os.fsdecode(r.old), os.fsdecode(r.new)] for r in renames]
+        payload = [[self.cfg.paths[r.root], os.fsdecode(r.old), os.fsdecode(r.new),
+                    _dir_times(self.cfg.paths[r.root], r)] for r in batch.renames]
         applied = json.loads(ssh.call(self.cfg, self.peer, words, input=json.dumps(payload).encode(),
                                       links=self.links))
         log.debug("%s: renames applied %d of %d", self.peer.name, sum(applied), len(applied))
-        for r in renames:
+        for r, done in zip(batch.renames, applied):
+            if done and r.settled:
+                self.changes.ack_moved(self.peer.name, batch, r)
             self.changes.ack_rename(self.peer.name, r)
 
     def _rsync_path(self):

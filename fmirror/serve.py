@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shlex
+import stat
 import time
 
 from fmirror import channel as channel_mod, control, journal, locations, protocol, state as state_mod, versions, vip
@@ -350,23 +351,51 @@ def serve_link(cfg: Config, args, chan) -> int:
 
 
 def serve_rename(cfg: Config, args, chan) -> int:
-    """Apply renames [[root, old, new], ...] from stdin; each one applied or skipped."""
+    """Apply renames [[root, old, new, [[dir, mtime_ns], ...]], ...] from stdin; each one applied or skipped.
+
+    The directories' mtimes are the master's after its rename: set here after
+    ours, they spare the master a push for them (pusher._dir_times).
+    """
     ns, _ = _sender(args)
     fd = _admit_write(cfg, ns.sender, ns.epoch)
     try:
         requests = json.load(chan.stdin)
         results = []
-        for root, old, new in requests:
+        for request in requests:
+            if not (isinstance(request, list) and len(request) == 4):
+                raise Refuse(f"rename request {request!r} is not [root, old, new, times]")
+            root, old, new, times = request
             if root not in cfg.paths:
                 raise Refuse(f"{root!r} is not a mirrored path")
             src, dst = safe_target(root, old), safe_target(root, new)
             if cfg.replication.keep_versions_days and os.path.lexists(src):
                 versions.keep(cfg, root, new, dst, time.time())
-            results.append(_rename(src, dst))
+            dirs = [(safe_target(root, rel) if rel else os.fsencode(root), _mtime(t)) for rel, t in times]
+            # Not done unless the times are set too: the master then pushes both names.
+            results.append(_rename(src, dst) and all(_set_dir_mtime(path, ns) for path, ns in dirs))
         chan.answer(results)
     finally:
         os.close(fd)
     return ExitCode.OK
+
+
+def _mtime(value) -> int:
+    if type(value) is not int:
+        raise Refuse(f"mtime {value!r} is not a number of nanoseconds")
+    return value
+
+
+def _set_dir_mtime(path: bytes, mtime_ns: int) -> bool:
+    # Directories only: a file's mtime must keep telling rsync's quick check whether its
+    # content is here.
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISDIR(st.st_mode):
+            return False
+        os.utime(path, ns=(st.st_atime_ns, mtime_ns), follow_symlinks=False)
+    except OSError:
+        return False
+    return True
 
 
 def _rename(src: bytes, dst: bytes) -> bool:

@@ -43,20 +43,42 @@ def test_live_changes_converge(mirror):
     trees.wait_equal(m, mirror.s(), CONVERGE)
 
 
-def test_directory_rename_is_a_rename_on_the_slave(mirror):
+def test_directory_rename_is_a_rename_on_the_slave_and_nothing_more(mirror):
     m, s = mirror.m(), mirror.s()
     (m / "big").mkdir()
+    (m / "into").mkdir()
     for i in range(1000):
         (m / "big" / f"f{i:04d}").write_bytes(os.urandom(2048))
     trees.wait_equal(m, s, CONVERGE)
+    wait_until(lambda: mirror.status()["slaves"]["slave"]["unsent"] == 0, CONVERGE, "every push acknowledged")
     inode = (s / "big" / "f0500").stat().st_ino
     sent_before = mirror.status()["slaves"]["slave"]["bytes_sent"]
-    os.rename(m / "big", m / "renamed")
+    os.rename(m / "big", m / "into" / "renamed")
     trees.wait_equal(m, s, CONVERGE)
     # The slave's files survived the rename: they were moved, not sent again.
-    assert (s / "renamed" / "f0500").stat().st_ino == inode
-    sent = mirror.status()["slaves"]["slave"]["bytes_sent"] - sent_before
-    assert sent < 200_000, f"a rename sent {sent} bytes (the files hold 2 MB)"
+    assert (s / "into" / "renamed" / "f0500").stat().st_ino == inode
+    # Both directories the rename changed have the master's mtimes, to the nanosecond...
+    wait_until(lambda: [p.stat().st_mtime_ns for p in (s, s / "into")] == [p.stat().st_mtime_ns for p in (m, m / "into")],
+               CONVERGE, "the parents' mtimes on the slave")
+    # ...and no push followed: the slave had all of it, under the old name.
+    assert mirror.status()["slaves"]["slave"]["bytes_sent"] == sent_before
+
+
+def test_a_rename_of_unsent_changes_still_pushes_them(mirror):
+    m, s = mirror.m(), mirror.s()
+    (m / "d").mkdir()
+    (m / "d" / "f").write_text("old")
+    trees.wait_equal(m, s, CONVERGE)
+    mirror.lab.block("master", "slave")
+    try:
+        # Unsent when the directory moves: the slave's d/f is the old one, or gone.
+        (m / "d" / "f").write_text("new, unsent")
+        os.rename(m / "d", m / "e")
+        wait_until(lambda: mirror.status()["slaves"]["slave"]["unsent"] >= 3, CONVERGE, "the rename queued")
+    finally:
+        mirror.lab.unblock("master", "slave")
+    trees.wait_equal(m, s, CONVERGE)
+    assert (s / "e" / "f").read_text() == "new, unsent"
 
 
 def test_directories_moved_in_and_out_of_the_tree(mirror):

@@ -103,9 +103,21 @@ def test_serve_renames_only_inside_paths(served):
     mirror = served
     (mirror.s() / "a").write_text("a")
     ok = mirror.lab.ssh("master", "slave", "fmirror/1 rename --epoch 1 --from master",
-                        input=json.dumps([["/srv/www", "a", "b"]]).encode())
+                        input=json.dumps([["/srv/www", "a", "b", [["", 10 ** 18]]]]).encode())
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout) == [True] and (mirror.s() / "b").exists()
+    # The master's mtime of the directory the rename touched (here the root) is set after it.
+    assert mirror.s().stat().st_mtime_ns == 10 ** 18
     bad = mirror.lab.ssh("master", "slave", "fmirror/1 rename --epoch 1 --from master",
-                         input=json.dumps([["/srv/www", "b", "../../../etc/x"]]).encode())
+                         input=json.dumps([["/srv/www", "b", "../../../etc/x", []]]).encode())
     assert bad.returncode == 3 and b"escapes" in bad.stderr
+    for times in ([["../..", 1]], [["", "soon"]]):
+        bad = mirror.lab.ssh("master", "slave", "fmirror/1 rename --epoch 1 --from master",
+                             input=json.dumps([["/srv/www", "b", "c", times]]).encode())
+        assert bad.returncode == 3 and (mirror.s() / "b").exists(), bad.stderr
+    # A file's mtime is never set by a rename: it tells rsync whether the content is there.
+    (mirror.s() / "f").write_text("f")
+    before = (mirror.s() / "f").stat().st_mtime_ns
+    nodir = mirror.lab.ssh("master", "slave", "fmirror/1 rename --epoch 1 --from master",
+                           input=json.dumps([["/srv/www", "b", "c", [["f", 1]]]]).encode())
+    assert json.loads(nodir.stdout) == [False] and (mirror.s() / "f").stat().st_mtime_ns == before

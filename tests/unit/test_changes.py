@@ -1,6 +1,6 @@
 import threading
 
-from fmirror.changes import BURST_GATHER, BURST_PATHS, WRITE_SETTLE, ChangeLog
+from fmirror.changes import BURST_GATHER, BURST_PATHS, SETTLED_SCAN, WRITE_SETTLE, ChangeLog
 
 
 def test_change_leaves_queue_only_after_ack():
@@ -61,6 +61,72 @@ def test_rename_marks_both_ends_and_tree():
     batch = log.take("beta", 100)
     assert [(r.old, r.new) for r in batch.renames] == [(b"d1", b"d2")]
     assert batch.paths == {0: {b"d1": False, b"d2": True}}
+
+
+def _settled(log, root, old, new, is_dir):
+    log.renamed(root, old, new, is_dir)
+    return log.queues["beta"].renames[-1].settled
+
+
+def _synced(*paths):
+    log = ChangeLog(["beta"])
+    for rel in paths:
+        log.changed(0, rel, False)
+    batch = log.take("beta", 100)
+    log.ack_paths("beta", batch, 0)
+    log.done("beta")
+    return log
+
+
+def test_rename_of_what_is_on_the_slave_is_settled():
+    assert _settled(_synced(b"d/f"), 0, b"d", b"e", True)
+    assert _settled(_synced(b"f"), 0, b"f", b"g", False)
+
+
+def test_rename_with_anything_unsent_at_above_or_under_it_is_not_settled():
+    log = ChangeLog(["beta"])
+    log.changed(0, b"tmp", False)            # an editor's save: written, then renamed over the file
+    assert not _settled(log, 0, b"tmp", b"file", False)
+    log = ChangeLog(["beta"])
+    log.changed(0, b"d/sub/f", False)
+    assert not _settled(log, 0, b"d", b"e", True)
+    assert _settled(log, 1, b"d", b"e", True)   # another root's d
+    log = ChangeLog(["beta"])
+    log.changed(0, b"new", True)             # a directory not pushed yet, and a file moved inside it
+    assert not _settled(log, 0, b"new/f", b"new/g", False)
+    log = ChangeLog(["beta"])
+    log.changed(0, b"", True)
+    assert not _settled(log, 0, b"f", b"g", False)
+    log = ChangeLog(["beta"])
+    log.full_sync_needed("start")
+    assert not _settled(log, 0, b"f", b"g", False)
+
+
+def test_a_directory_rename_in_a_burst_is_not_settled():
+    log = _synced()
+    for i in range(SETTLED_SCAN + 1):
+        log.changed(0, b"other/f%d" % i, False)
+    assert not _settled(log, 0, b"d", b"e", True)
+    assert _settled(log, 0, b"f", b"g", False)   # a file has nothing under it to look for
+
+
+def test_an_applied_settled_rename_needs_no_push():
+    log = _synced(b"d/f")
+    log.renamed(0, b"d", b"e", True)
+    log.changed(0, b"x", False)
+    batch = log.take("beta", 100)
+    log.ack_moved("beta", batch, batch.renames[0])
+    assert batch.paths == {0: {b"x": False}}
+    assert log.unsent("beta")[0] == 2        # x and the rename itself, until ack_rename
+
+
+def test_a_path_changed_after_its_rename_is_still_pushed():
+    log = _synced(b"f")
+    log.renamed(0, b"f", b"g", False)
+    log.changed(0, b"g", False)              # written again after the move
+    batch = log.take("beta", 100)
+    log.ack_moved("beta", batch, batch.renames[0])
+    assert batch.paths == {0: {b"g": False}}
 
 
 def test_max_batch_limits_paths_per_push():
