@@ -29,6 +29,8 @@ class Channel:
     # become(argv, lock_fd=None) -> rsync's exit status: rsync runs on this channel, and
     # lock_fd (a receive's) stays held until it exits. own(): never returns.
     become: Callable
+    # The daemon's parked pushes (warm.Parking): only a request the daemon serves has them.
+    parking: object = None
 
     def answer(self, data) -> None:
         self.stdout.write(json.dumps(data).encode())
@@ -48,7 +50,7 @@ def own(cfg: Config) -> Channel:
     return Channel(sys.stdin.buffer, sys.stdout.buffer, sys.stderr.buffer, become)
 
 
-def handed(cfg: Config, fds: tuple, umask: int, on_start=None) -> Channel:
+def handed(cfg: Config, fds: tuple, umask: int, on_start=None, parking=None) -> Channel:
     """A channel on descriptors (stdin, stdout, stderr) another process passed us; closed by close()."""
     stdin, stdout, stderr = (os.fdopen(fd, mode) for fd, mode in zip(fds, ("rb", "wb", "wb")))
 
@@ -76,14 +78,14 @@ def handed(cfg: Config, fds: tuple, umask: int, on_start=None) -> Channel:
         finally:
             if lock_fd is not None:
                 unlink(os.path.join(receivers_dir(cfg), str(proc.pid)))
-    return Channel(stdin, stdout, stderr, become)
+    return Channel(stdin, stdout, stderr, become, parking)
 
 
-def captured(data: bytes | None) -> Channel:
+def captured(data: bytes | None, parking=None) -> Channel:
     """A request inside a link (serve.serve_link): stdin from the line, answers kept for the line back."""
     def become(argv, lock_fd=None):
         raise RuntimeError("rsync cannot run inside a link")   # protocol.LINKED has no push or pull
-    return Channel(io.BytesIO(data or b""), io.BytesIO(), io.BytesIO(), become)
+    return Channel(io.BytesIO(data or b""), io.BytesIO(), io.BytesIO(), become, parking)
 
 
 def close(chan: Channel) -> None:

@@ -242,8 +242,9 @@ class Daemon:
             "master": s.master, "reason": s.reason,
             "daemon": {"running": True, "pid": os.getpid(), "since": self.started},
             "config": self.cfg.path,
-            # Requests `fmirror serve` handed to this daemon, and those it sent back to the full path.
-            "handoff": dict(self.resident.counts) if self.resident is not None else None,
+            # Requests `fmirror serve` handed to this daemon, those it sent back to the full path,
+            # and the pushes opened ahead that wait for their go (warm.py).
+            "handoff": self.resident.status() if self.resident is not None else None,
             # Per peer: requests answered over its link, and those sent again the ordinary way.
             "links": self.links.counts(),
             "events": [{"at": t, "event": e, "role": r, "epoch": ep, "detail": d}

@@ -159,6 +159,7 @@ class Replicator:
                 "last_full_sync_seconds": s.last_full_sync_seconds,
                 "bytes_sent": s.bytes_sent,
                 "pushes": s.pushes,
+                "warm_pushes": s.warm,
                 # The deletion brake: the oldest paused path (None when none), and every one of them.
                 "brake": brakes[0] if brakes else None,
                 "brakes": brakes,

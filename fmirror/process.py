@@ -63,18 +63,23 @@ def run(argv, *, input=None, timeout=None, check=True, env=None, ok_codes=(0,), 
         )
     except FileNotFoundError:
         raise CommandError(argv, 127, f"{_name(argv[0])}: command not found") from None
+    result = finish(proc, input=input, timeout=timeout, cancel=cancel)
+    if check and proc.returncode not in ok_codes:
+        raise CommandError(argv, proc.returncode, stderr_tail(result.stderr))
+    return result
+
+
+def finish(proc: subprocess.Popen, *, input=None, timeout=None, cancel=None) -> Result:
+    """Feed a started process its input and wait for it (run's second half; spawn() with pipes first)."""
     try:
         out, err = _communicate(proc, input, timeout, cancel)
     except subprocess.TimeoutExpired:
         stop(proc)
-        raise CommandTimeout(_name(argv[0]), timeout) from None
+        raise CommandTimeout(_name(proc.args[0]), timeout) from None
     except BaseException:
         stop(proc)
         raise
-    result = Result(argv, proc.returncode, out, err)
-    if check and proc.returncode not in ok_codes:
-        raise CommandError(argv, proc.returncode, stderr_tail(err))
-    return result
+    return Result(proc.args, proc.returncode, out, err)
 
 
 def _communicate(proc, input, timeout, cancel):

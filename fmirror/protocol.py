@@ -16,7 +16,7 @@ from dataclasses import dataclass
 TAG = "fmirror/1"
 # The requests a link carries (link.py, serve.serve_link): small ones, read or
 # applied in place. Pushes and pulls need an rsync of their own.
-LINKED = ("state", "rename", "changes")
+LINKED = ("state", "rename", "changes", "go")
 REFUSED_PREFIX = "fmirror serve: refused:"
 _REFUSAL = re.compile(re.escape(REFUSED_PREFIX) + r" (?P<reason>.*?) \[role=(?P<role>\w+) epoch=(?P<epoch>\d+)\]")
 
@@ -33,9 +33,10 @@ def request(verb: str, *args) -> list:
     return [TAG, verb, *map(str, args)]
 
 
-def push_rsync_path(epoch: int, node: str) -> str:
-    """rsync's --rsync-path: rsync appends `--server ... . DEST` to it."""
-    return shlex.join(request("push", "--epoch", epoch, "--from", node, "--"))
+def push_rsync_path(epoch: int, node: str, ticket: str | None = None) -> str:
+    """rsync's --rsync-path: rsync appends `--server ... . DEST` to it. ticket: a push opened ahead (warm.py)."""
+    opened = ["--ticket", ticket] if ticket else []
+    return shlex.join(request("push", "--epoch", epoch, "--from", node, *opened, "--"))
 
 
 def pull_rsync_path(epoch: int, node: str) -> str:

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from fmirror import brake as brake_mod, process, progress as progress_mod, protocol, rsync, ssh
+from fmirror import brake as brake_mod, process, progress as progress_mod, protocol, rsync, ssh, warm
 from fmirror.changes import Batch, ChangeLog
 from fmirror.config.model import Config, Node
 from fmirror.errors import Error
@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 PROGRESS_LOG = 10.0      # s between progress lines of a long full reconciliation (journald)
 PROGRESS_LOG_TTY = 2.0   # when someone watches the daemon on a terminal
+# A go is one line each way over the link: a slave that takes longer is busy, and a cold push no slower.
+GO_TIMEOUT = 2.0
 
 
 def _empty(root: str) -> bool:
@@ -82,6 +84,7 @@ class SlaveStatus:
     last_full_sync_seconds: float | None = None
     bytes_sent: int = 0
     pushes: int = 0
+    warm: int = 0                    # of them, pushes sent on a session opened ahead (warm.py)
     refused_epoch: int | None = None
 
 
@@ -101,6 +104,7 @@ class Pusher(threading.Thread):
         self.backoff = Backoff()
         self.on_brake = on_brake or (lambda peer, engaged: None)
         self.brake = brake_mod.Guard(cfg.replication.max_delete, on_engaged=self._brake_engaged)
+        self.opened = warm.Opened()         # the next push of each root, opened ahead (warm.py)
 
     def stop(self):
         self.stopping.set()
@@ -113,6 +117,12 @@ class Pusher(threading.Thread):
         self.wake.set()
 
     def run(self):
+        try:
+            self._loop()
+        finally:
+            self.opened.close()      # a push opened ahead is ours to end: the slave holds its session
+
+    def _loop(self):
         while self.changes.wait_due(self.peer.name, self.stopping):
             self.changes.sync_journal()
             batch = self.changes.take(self.peer.name, self.cfg.replication.max_batch)
@@ -191,10 +201,13 @@ class Pusher(threading.Thread):
 
     def _push_root(self, batch, index, rels):
         root = self.cfg.paths[index]
-        argv = rsync.batch_argv(self.cfg, ssh.rsh(self.cfg), self._rsync_path(), root, self._dest(root),
-                                left_out=batch.writing.get(index, ()))
+        left_out = batch.writing.get(index, ())
+        argv = self._batch_argv(index, left_out=left_out)
         gone, dirs = brake_mod.deletions(root, rels) if self.brake.limit else ((), False)
-        if not self.brake.push(root, lambda extra: self._rsync(argv, root, input=rsync.files_from(rels), extra=extra),
+        # The usual push (nothing left out, no brake option) may go on a session opened ahead.
+        opened = None if left_out else index
+        if not self.brake.push(root, lambda extra: self._rsync(argv, root, input=rsync.files_from(rels), extra=extra,
+                                                               opened=opened),
                                may_delete=bool(gone) or dirs):
             self.changes.hold(self.peer.name, batch, index, gone)
             self.brake.set_held(root, True)
@@ -241,11 +254,14 @@ class Pusher(threading.Thread):
 
     # --- rsync -----------------------------------------------------------------
 
-    def _rsync(self, argv, root, input=None, progress=False, extra=()):
+    def _rsync(self, argv, root, input=None, progress=False, extra=(), opened=None):
+        """opened: the root's index when this push may use a session opened ahead (warm.py), and open the next."""
         argv = rsync.with_options(argv, extra)
         ssh.prepare(self.cfg)
         if progress:
             result = progress_mod.run(argv, self._progress_logger(root), cancel=self.stopping)
+        elif opened is not None and not extra and self.links is not None:
+            result = self._warm_run(argv, input, opened)
         else:
             result = process.run(argv, input=input, check=False, cancel=self.stopping)
         err = result.stderr.decode("utf-8", "replace")
@@ -259,6 +275,28 @@ class Pusher(threading.Thread):
         # BLOCKED goes back to the brake, which decides (brake.py).
         self.status.bytes_sent += rsync.bytes_sent(result.stdout)
         return result
+
+    def _warm_run(self, argv, input, index):
+        session = self.opened.take(index, argv)
+        result = None
+        if session is not None:
+            proc, ticket = session
+            if self._go(ticket):
+                self.status.warm += 1
+                result = process.finish(proc, input=input, cancel=self.stopping)
+            else:
+                self.opened.failed("the slave's daemon holds no push opened ahead")
+                warm.close(proc)
+        if result is None:
+            result = process.run(argv, input=input, check=False, cancel=self.stopping)
+        if not self.stopping.is_set():
+            self.opened.open(index, argv, lambda ticket: self._batch_argv(index, ticket=ticket))
+        return result
+
+    def _go(self, ticket) -> bool:
+        words = protocol.request("go", "--epoch", self.epoch(), "--from", self.cfg.node, ticket)
+        answer = self.links.call(self.cfg, self.peer, words, None, GO_TIMEOUT)
+        return answer is not None and answer[0] == 0 and answer[1].strip() == b"true"
 
     def _progress_logger(self, root):
         every = PROGRESS_LOG_TTY if sys.stderr.isatty() else PROGRESS_LOG
@@ -281,6 +319,11 @@ class Pusher(threading.Thread):
             if done and r.settled:
                 self.changes.ack_moved(self.peer.name, batch, r)
             self.changes.ack_rename(self.peer.name, r)
+
+    def _batch_argv(self, index, left_out=(), ticket=None):
+        root = self.cfg.paths[index]
+        return rsync.batch_argv(self.cfg, ssh.rsh(self.cfg), protocol.push_rsync_path(self.epoch(), self.cfg.node, ticket),
+                                root, self._dest(root), left_out=left_out)
 
     def _rsync_path(self):
         return protocol.push_rsync_path(self.epoch(), self.cfg.node)

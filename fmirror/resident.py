@@ -20,7 +20,7 @@ import struct
 import threading
 from dataclasses import dataclass
 
-from fmirror import channel as channel_mod, control, handoff, locations, process, serve
+from fmirror import channel as channel_mod, control, handoff, locations, process, serve, warm
 from fmirror.config.model import Config
 from fmirror.errors import Error, ExitCode
 
@@ -89,6 +89,7 @@ class ResidentServer:
     def __init__(self, current):
         self.current = current
         self.counts = {"served": 0, "declined": 0}
+        self.parking = warm.Parking()   # pushes opened ahead, until their go (warm.py)
         self.running = set()
         self.lock = threading.Lock()
         self.server = control.UnixServer(locations.handoff_socket(current().cfg.path), _Handler, "resident",
@@ -115,7 +116,7 @@ class ResidentServer:
                 self._count("declined")
                 conn.sendall(handoff.FALLBACK + b"\n")
                 return
-            chan = channel_mod.handed(loaded.cfg, fds, request.umask, on_start=self._started)
+            chan = channel_mod.handed(loaded.cfg, fds, request.umask, on_start=self._started, parking=self.parking)
             fds = ()            # the channel owns them now
             status = self._serve(loaded.cfg, request.command, chan)
             self._count("served")
@@ -144,6 +145,11 @@ class ResidentServer:
     def _started(self, proc):
         with self.lock:
             self.running.add(proc)
+
+    def status(self) -> dict:
+        with self.lock:
+            counts = dict(self.counts)
+        return {**counts, "parked": self.parking.count()}
 
     def _count(self, what):
         with self.lock:

@@ -17,7 +17,7 @@ import shlex
 import stat
 import time
 
-from fmirror import channel as channel_mod, control, journal, locations, protocol, state as state_mod, versions, vip
+from fmirror import channel as channel_mod, control, journal, locations, protocol, state as state_mod, versions, vip, warm
 from fmirror.config.model import Config, Role
 from fmirror.errors import DaemonNotRunning, Error, ExitCode
 
@@ -47,7 +47,7 @@ def main(cfg: Config, command: str | None, chan: channel_mod.Channel) -> int:
     handler = {"state": serve_state, "push": serve_push, "rename": serve_rename, "demote": serve_demote,
                "promote": serve_promote, "switchover": serve_switchover, "pull": serve_pull,
                "changes": serve_changes, "rejoined": serve_rejoined, "put": serve_put,
-               "link": serve_link}.get(verb)
+               "link": serve_link, "go": serve_go}.get(verb)
     if handler is None:
         chan.say(f"fmirror serve: unknown request {verb!r}")
         return ExitCode.USAGE
@@ -236,15 +236,39 @@ def rsync_server_argv(args, paths, sender=False) -> list:
 
 def serve_push(cfg: Config, args, chan) -> int:
     ns, rest = _sender(args)
+    ticket = None
+    if rest[:1] == ["--ticket"] and len(rest) > 1:
+        ticket, rest = rest[1], rest[2:]
     if rest[:1] == ["--"]:
         rest = rest[1:]
     argv = rsync_server_argv(rest, cfg.paths)
+    if ticket is not None:
+        _park(ns.sender, ticket, chan)
     fd = _admit_write(cfg, ns.sender, ns.epoch)
     if cfg.replication.keep_versions_days:
         # rsync moves aside whatever this push deletes or overwrites (see versions.py).
         root = os.path.normpath(argv[-1])
         argv = argv[:-2] + versions.backup_options(cfg, root, time.time()) + argv[-2:]
     return chan.become(argv, lock_fd=fd)
+
+
+def _park(sender: str, ticket: str, chan):
+    """A push opened ahead (warm.py) waits here for its go; admitted only after it, like any push then."""
+    if chan.parking is None:
+        raise Refuse("a push opened ahead needs this node's daemon")
+    if not warm.valid_ticket(ticket):
+        raise Refuse(f"malformed ticket {ticket!r}")
+    if not chan.parking.park(sender, ticket):
+        raise Refuse("a push opened ahead was not sent in time")
+
+
+def serve_go(cfg: Config, args, chan) -> int:
+    """Over a link: let the sender's parked push with this ticket go on; answers whether there was one."""
+    ns, rest = _sender(args)
+    if ns.sender not in cfg.nodes or ns.sender == cfg.node:
+        raise Refuse(f"unknown sender {ns.sender!r}")
+    chan.answer(chan.parking is not None and len(rest) == 1 and chan.parking.go(ns.sender, rest[0]))
+    return ExitCode.OK
 
 
 def _master_for(cfg: Config, sender: str):
@@ -338,7 +362,7 @@ def serve_link(cfg: Config, args, chan) -> int:
             command, data = protocol.read_link_request(line)
         except ValueError:
             break
-        inner = channel_mod.captured(data)
+        inner = channel_mod.captured(data, parking=chan.parking)
         verb = command.split(None, 2)[1:2]
         if verb and verb[0] in protocol.LINKED:
             status = main(cfg, command, inner)

@@ -99,6 +99,19 @@ def test_serve_refuses_a_push_to_a_node_that_is_master(served):
     assert b"this node is master, not a slave" in result.stderr
 
 
+def test_only_the_daemon_parks_a_push_opened_ahead(served):
+    mirror = served
+    ticketed = PUSH.replace(" -- ", " --ticket {ticket} -- ")
+    if not mirror.handed:
+        result = _serve(mirror, ticketed.format(epoch=1, ticket="0" * 32, dest="/srv/www/"))
+        assert result.returncode == 3 and b"needs this node's daemon" in result.stderr, result.stderr
+    result = _serve(mirror, ticketed.format(epoch=1, ticket="../x", dest="/srv/www/"))
+    assert result.returncode == 3, result.stderr
+    # A go sent the ordinary way (not over a link to the daemon) finds nothing to send.
+    go = _serve(mirror, "fmirror/1 go --epoch 1 --from master " + "0" * 32)
+    assert go.returncode == 0 and json.loads(go.stdout) is False, go.stderr
+
+
 def test_serve_renames_only_inside_paths(served):
     mirror = served
     (mirror.s() / "a").write_text("a")
