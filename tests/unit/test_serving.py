@@ -21,6 +21,18 @@ def _switches(thread_id: int) -> int:
     raise AssertionError("no context switch count")
 
 
+def _asleep(thread_id: int) -> int:
+    """The thread's count once it went back to sleep after a client (it closes the request first)."""
+    deadline, last = time.monotonic() + 5, None
+    while time.monotonic() < deadline:
+        now = _switches(thread_id)
+        if now == last:
+            return now
+        last = now
+        time.sleep(0.1)
+    raise AssertionError("the server thread never went back to sleep")
+
+
 def _ask(path) -> bytes:
     with socket.socket(socket.AF_UNIX) as client:
         client.connect(path)
@@ -33,7 +45,7 @@ def test_it_answers_sleeps_while_idle_and_stops_on_close(tmp_path):
     server = socketserver.UnixStreamServer(path, _Echo)
     serving = Serving(server, "test")
     assert _ask(path) == b"ping"
-    before = _switches(serving._thread.native_id)
+    before = _asleep(serving._thread.native_id)
     time.sleep(1.2)
     assert _switches(serving._thread.native_id) == before
     assert _ask(path) == b"ping"
