@@ -20,6 +20,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from fmirror.errors import Failed
+
 # A file written to and not closed yet is pushed after this long at the latest
 # (a log or a database that stays open must not wait for ever).
 WRITE_SETTLE = 1.0
@@ -233,7 +235,10 @@ class ChangeLog:
     def sync_journal(self):
         """Make every change recorded so far durable: done before each push, outside the lock."""
         if self.journal is not None:
-            self.journal.sync()
+            try:
+                self.journal.sync()
+            except OSError as e:
+                raise Failed(f"the change journal could not be synced: {e.strerror or e}") from None
 
     def take(self, slave, max_batch) -> Batch:
         q = self.queues[slave]

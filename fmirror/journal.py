@@ -37,12 +37,25 @@ class Journal:
             self.dirty = True
 
     def sync(self) -> None:
-        """Make what was appended durable (before a push relies on it)."""
+        """Make what was appended before this call durable (before a push relies on it).
+
+        The fsync runs outside the lock: on a busy disk it can take longer than
+        the inotify queue lasts, and the watcher appends under that lock.
+        """
         with self.lock:
-            if self.dirty:
-                self.f.flush()
-                os.fsync(self.f.fileno())
-                self.dirty = False
+            if not self.dirty:
+                return
+            self.f.flush()
+            self.dirty = False
+            fd = os.dup(self.f.fileno())     # compact() may replace self.f meanwhile
+        try:
+            os.fsync(fd)
+        except OSError:
+            with self.lock:
+                self.dirty = True
+            raise
+        finally:
+            os.close(fd)
 
     def compact(self, upto: int) -> None:
         """Forget records every slave acknowledged (seq <= upto)."""

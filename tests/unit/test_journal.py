@@ -1,0 +1,51 @@
+"""The change journal: what is appended is read back, and the watcher never waits for a disk flush."""
+
+import threading
+import time
+
+import pytest
+
+from fmirror import journal as journal_mod
+from fmirror.journal import Journal
+
+
+def test_appended_changes_are_read_back_after_sync_and_numbering_goes_on(tmp_path):
+    j = Journal(str(tmp_path))
+    j.append(1, 0, b"a")
+    j.append(2, 1, b"odd \xff name")
+    j.sync()
+    assert journal_mod.since(str(tmp_path), 1) == {(1, b"odd \xff name")}
+    j.close()
+    assert Journal(str(tmp_path)).last == 2
+
+
+def test_appends_go_on_while_a_sync_waits_for_the_disk(tmp_path, monkeypatch):
+    j = Journal(str(tmp_path))
+    j.append(1, 0, b"a")
+    flushing, release = threading.Event(), threading.Event()
+
+    def slow_fsync(fd):     # a busy disk: the fsync takes its time
+        flushing.set()
+        release.wait(5)
+    monkeypatch.setattr(journal_mod.os, "fsync", slow_fsync)
+    syncer = threading.Thread(target=j.sync)
+    syncer.start()
+    assert flushing.wait(5)
+    began = time.monotonic()
+    j.append(2, 0, b"b")                 # the watcher's next change
+    assert time.monotonic() - began < 1
+    release.set()
+    syncer.join(5)
+    assert j.dirty                       # b came after the sync began: the next sync covers it
+
+
+def test_a_failed_sync_is_tried_again(tmp_path, monkeypatch):
+    j = Journal(str(tmp_path))
+    j.append(1, 0, b"a")
+
+    def broken(fd):
+        raise OSError(5, "Input/output error")
+    monkeypatch.setattr(journal_mod.os, "fsync", broken)
+    with pytest.raises(OSError):
+        j.sync()
+    assert j.dirty
