@@ -36,11 +36,31 @@ def fmirror_version() -> str:
     return head.text.strip() + (" plus uncommitted changes in fmirror/" if dirty.strip() else "")
 
 
+INOTIFY_QUEUE = "/proc/sys/fs/inotify/max_queued_events"
+# The kernel's default. A lab test lowers it to 8 for a moment (an overflow on purpose); one
+# killed before it restored the value leaves every tool overflowing on every burst.
+MIN_INOTIFY_QUEUE = 16384
+
+
+def inotify_queue() -> int:
+    with open(INOTIFY_QUEUE) as f:
+        return int(f.read())
+
+
+def unfit_reason() -> str | None:
+    """Why this machine would measure nothing worth reporting, or None."""
+    queue = inotify_queue()
+    if queue < MIN_INOTIFY_QUEUE:
+        return (f"fs.inotify.max_queued_events is {queue}, below the kernel's default {MIN_INOTIFY_QUEUE}: "
+                f"restore it (echo {MIN_INOTIFY_QUEUE} > {INOTIFY_QUEUE})")
+    return None
+
+
 def machine() -> dict:
     return {"nproc": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / (1 << 30), 1),
             "kernel": platform.release(), "python": platform.python_version(),
             "rsync": first_line(["rsync", "--version"]), "lsyncd": first_line(["lsyncd", "--version"]),
-            "loadavg": os.getloadavg()}
+            "loadavg": os.getloadavg(), "inotify_queue": inotify_queue()}
 
 
 def pyplot_or_none():
@@ -85,7 +105,8 @@ def _markdown(meta: dict, results: dict, scenarios: dict, targets: list, plots: 
              f"- command: `{meta['command']}`" + (" (quick: small sizes, not for comparison)" if meta["quick"] else ""),
              f"- date: {meta['date']} UTC; the run took {meta['seconds']:.0f} s",
              f"- fmirror: commit {meta['fmirror']}",
-             f"- machine: {m['nproc']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}, Python {m['python']}",
+             f"- machine: {m['nproc']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}, Python {m['python']}, "
+             f"inotify queue {m.get('inotify_queue', '?')} events",
              f"- {m['rsync']}; lsyncd {m['lsyncd']}",
              f"- load average before / after: {_load(meta['load_before'])} / {_load(meta['load_after'])}",
              "",

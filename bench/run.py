@@ -59,7 +59,8 @@ def main(argv=None) -> int:
         raw = json.loads(args.out.with_name(report.RESULTS).read_text())
         report.write(args.out, raw["meta"], raw["scenarios"], SCENARIOS)
         return 0
-    reason = unavailable_reason() or (None if shutil.which("lsyncd") else "lsyncd is not installed")
+    reason = (unavailable_reason() or (None if shutil.which("lsyncd") else "lsyncd is not installed")
+              or report.unfit_reason())
     if reason:
         print(f"bench: cannot run: {reason}", file=sys.stderr)
         return 2
