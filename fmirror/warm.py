@@ -2,8 +2,8 @@
 
 A push costs the slave a process start before any data moves: sshd runs the
 forced command, a Python program (~10 ms) that hands the session to the
-daemon. The master's pusher therefore opens the next push of a root as soon
-as the last one ended: rsync, ssh and the forced command start, and the
+daemon. The master's pusher therefore opens the next push of a root while
+the current one runs: rsync, ssh and the forced command start, and the
 slave's daemon parks the session (Parking) without starting its receiver.
 When a change comes, the pusher says "go" with the session's ticket over its
 link (serve.serve_go) and writes the file list.
