@@ -142,7 +142,9 @@ def test_master_killed_mid_stream_and_restarted_converges(mirror):
 def test_inotify_overflow_triggers_full_reconciliation(mirror):
     m = mirror.m()
     knob = "/proc/sys/fs/inotify/max_queued_events"
-    saved = open(knob).read().strip()
+    # At least the kernel's default: a run of this test killed before its finally left 8 behind once,
+    # and every later burst overflowed (bench/report.py refuses to measure that way).
+    saved = str(max(int(open(knob).read()), 16384))
     try:
         with open(knob, "w") as f:
             f.write("8")
