@@ -389,12 +389,14 @@ def serve_rename(cfg: Config, args, chan) -> int:
             if not (isinstance(request, list) and len(request) == 4):
                 raise Refuse(f"rename request {request!r} is not [root, old, new, times]")
             root, old, new, times = request
+            if not (isinstance(times, list) and all(isinstance(t, list) and len(t) == 2 for t in times)):
+                raise Refuse(f"rename times {times!r} are not [[dir, mtime_ns], ...]")
             if root not in cfg.paths:
                 raise Refuse(f"{root!r} is not a mirrored path")
             src, dst = safe_target(root, old), safe_target(root, new)
+            dirs = [(safe_target(root, rel) if rel else os.fsencode(root), _mtime(t)) for rel, t in times]
             if cfg.replication.keep_versions_days and os.path.lexists(src):
                 versions.keep(cfg, root, new, dst, time.time())
-            dirs = [(safe_target(root, rel) if rel else os.fsencode(root), _mtime(t)) for rel, t in times]
             # Not done unless the times are set too: the master then pushes both names.
             results.append(_rename(src, dst) and all(_set_dir_mtime(path, ns) for path, ns in dirs))
         chan.answer(results)

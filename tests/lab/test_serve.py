@@ -124,7 +124,7 @@ def test_serve_renames_only_inside_paths(served):
     bad = mirror.lab.ssh("master", "slave", "fmirror/1 rename --epoch 1 --from master",
                          input=json.dumps([["/srv/www", "b", "../../../etc/x", []]]).encode())
     assert bad.returncode == 3 and b"escapes" in bad.stderr
-    for times in ([["../..", 1]], [["", "soon"]]):
+    for times in ([["../..", 1]], [["", "soon"]], "soon", [["b"]]):
         bad = mirror.lab.ssh("master", "slave", "fmirror/1 rename --epoch 1 --from master",
                              input=json.dumps([["/srv/www", "b", "c", times]]).encode())
         assert bad.returncode == 3 and (mirror.s() / "b").exists(), bad.stderr
