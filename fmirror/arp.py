@@ -1,12 +1,14 @@
-"""ARP duplicate address detection (RFC 5227 probes) on a raw packet socket.
+"""ARP on a raw packet socket: duplicate address detection (RFC 5227 probes) and gratuitous ARP (announcements).
 
 `arping -D` does the same, but as a process it costs a start-up that a
 loaded machine can stretch to tens of milliseconds, and its deadline counts
 whole seconds, so a caller had to kill it on a timer that also counted the
 start-up: a slow start could pass for silence. Here the wait for replies is
-counted from the moment the probes left, and nothing is started.
+counted from the moment the probes left, and nothing is started. The same
+start-up made `arping -U` the slowest step from a new master's IP to its
+first client answer.
 
-Packets are built and read by pure functions; probe() does the I/O.
+Packets are built and read by pure functions; probe() and announce() do the I/O.
 """
 
 import ipaddress
@@ -31,6 +33,13 @@ def probe_frame(mac: bytes, target: str) -> bytes:
     return ETHER.pack(BROADCAST, mac, ETH_P_ARP) + body
 
 
+def announcement_frame(mac: bytes, address: str) -> bytes:
+    """A gratuitous ARP (an RFC 5227 announcement): sender and target both the address, so every host updates it."""
+    ip = ipaddress.IPv4Address(address).packed
+    body = ARP.pack(1, ETH_P_IP, 6, 4, ARP_REQUEST, mac, ip, bytes(6), ip)
+    return ETHER.pack(BROADCAST, mac, ETH_P_ARP) + body
+
+
 def claims(frame: bytes, mac: bytes, target: str) -> bool:
     """Whether frame shows another host using target: an ARP packet from another MAC whose sender is target."""
     if len(frame) < ETHER.size + ARP.size:
@@ -47,14 +56,31 @@ def mac_of(iface: str) -> bytes:
         return bytes.fromhex(f.read().strip().replace(":", ""))
 
 
+def _bound(iface: str) -> socket.socket:
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
+    try:
+        s.bind((iface, ETH_P_ARP))
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def announce(iface: str, address: str, count: int) -> None:
+    """Send count announcements of address on iface, back to back. OSError when the interface cannot be used."""
+    frame = announcement_frame(mac_of(iface), address)
+    with _bound(iface) as s:
+        for _ in range(count):
+            s.send(frame)
+
+
 def probe(iface: str, target: str, wait: float) -> bool:
     """True when another host answers for target within `wait` seconds of our probes going out.
 
     Raises OSError when the interface cannot be used (missing, down, no permission).
     """
     mac = mac_of(iface)
-    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)) as s:
-        s.bind((iface, ETH_P_ARP))
+    with _bound(iface) as s:
         frame = probe_frame(mac, target)
         for _ in range(PROBES):
             s.send(frame)

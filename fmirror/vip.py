@@ -1,7 +1,7 @@
 """The floating service IP: add, remove, who holds it (DAD), gratuitous ARP.
 
-Command lines come from pure functions; the real `ip` and `arping` do the work,
-but for duplicate address detection, which arp.py does without a process.
+Command lines come from pure functions and the real `ip` does the work; ARP
+(duplicate address detection and the announcements) arp.py does without a process.
 """
 
 import ipaddress
@@ -43,10 +43,6 @@ def del_argv(cidr: str, iface: str) -> list:
 
 def show_argv(iface: str) -> list:
     return ["ip", "-o", "addr", "show", "dev", iface]
-
-
-def garp_argv(ip: str, iface: str, count: int) -> list:
-    return ["arping", "-U", "-q", "-c", str(count), "-i", "0", "-w", "1", "-I", iface, ip]
 
 
 def holds(cfg: Config) -> bool:
@@ -109,13 +105,7 @@ def _announce_if_held(cfg: Config) -> None:
 
 
 def _announce(cfg: Config) -> None:
-    # In the background: arping waits out its -w second; clients must not wait for it.
-    argv = garp_argv(address(cfg), interface(cfg), cfg.floating_ip.garp_count)
-    threading.Thread(target=_run_quietly, args=(argv,), daemon=True, name="garp").start()
-
-
-def _run_quietly(argv):
     try:
-        process.run(argv, timeout=5, check=False)
-    except Exception as e:  # an announcement that failed is logged, never fatal
-        log.warning("gratuitous ARP failed: %s", e)
+        arp.announce(interface(cfg), address(cfg), cfg.floating_ip.garp_count)
+    except (OSError, ValueError) as e:  # an announcement that failed is logged, never fatal
+        log.warning("gratuitous ARP on %s failed: %s", interface(cfg), e)

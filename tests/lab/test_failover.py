@@ -8,7 +8,7 @@ import time
 import pytest
 
 from fmirror.lab import client, trees
-from fmirror.lab.cluster import Cluster, config, hook
+from fmirror.lab.cluster import FLOATING, Cluster, config, hook
 from fmirror.lab.wait import wait_until
 
 TAKEOVER = 30
@@ -50,11 +50,25 @@ def _role(cluster, host):
     return cluster.status(host)["role"], cluster.status(host)["epoch"]
 
 
+def _mac(cluster, host) -> str:
+    out = cluster.lab[host].run(["ip", "-o", "link", "show", "eth0"], check=True).text
+    return out.split("link/ether ", 1)[1].split()[0]
+
+
+def _client_sees_at(cluster, address) -> str:
+    return cluster.lab["client"].run(["ip", "neigh", "show", address], check=True).text
+
+
 def test_master_cut_off_the_slave_takes_over_and_the_client_keeps_getting_answers(cluster):
     cluster.start_client()
     wait_until(lambda: any(w == "master" for _, w in cluster.answers()), 10, "client served by master")
     cluster.lab.link_down("master")
     cluster.wait_holder("slave", TAKEOVER)
+    # The gratuitous ARPs moved the client's entry for the floating IP at once: without them it
+    # keeps the old master's MAC until the entry goes stale (20-45 s).
+    slave_mac = _mac(cluster, "slave")
+    wait_until(lambda: slave_mac in _client_sees_at(cluster, FLOATING), 2,
+               "the client's ARP entry for the floating IP on the slave's MAC")
     wait_until(lambda: client.gap(cluster.answers(), "master", "slave"), TAKEOVER, "client served by the slave")
     assert _role(cluster, "slave") == ("master", 2)
     promoted = [h for h in cluster.hooks("slave") if h["hook"] == "promote"]

@@ -35,3 +35,15 @@ def test_our_own_frames_other_addresses_probes_and_junk_do_not():
     assert not arp.claims(arp_frame(arp.ARP_REPLY, THEIRS, "198.51.100.7", VIP), OURS, VIP)
     assert not arp.claims(arp_frame(arp.ARP_REPLY, THEIRS, VIP, VIP, ethertype=arp.ETH_P_IP), OURS, VIP)
     assert not arp.claims(b"\x00" * 20, OURS, VIP)
+
+
+def test_an_announcement_says_the_address_is_ours_to_every_host_and_dad_sees_it_as_held():
+    frame = arp.announcement_frame(OURS, VIP)
+    dst, src, kind = arp.ETHER.unpack_from(frame)
+    _, _, _, _, op, sha, spa, tha, tpa = arp.ARP.unpack_from(frame, arp.ETHER.size)
+    ip = ipaddress.IPv4Address(VIP).packed
+    assert (dst, src, kind, op) == (arp.BROADCAST, OURS, arp.ETH_P_ARP, arp.ARP_REQUEST)
+    assert (sha, spa, tha, tpa) == (OURS, ip, bytes(6), ip)
+    # Another node's announcement means it holds the address; our own looped back does not.
+    assert arp.claims(arp.announcement_frame(THEIRS, VIP), OURS, VIP)
+    assert not arp.claims(frame, OURS, VIP)
