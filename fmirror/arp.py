@@ -4,9 +4,8 @@
 loaded machine can stretch to tens of milliseconds, and its deadline counts
 whole seconds, so a caller had to kill it on a timer that also counted the
 start-up: a slow start could pass for silence. Here the wait for replies is
-counted from the moment the probes left, and nothing is started. The same
-start-up made `arping -U` the slowest step from a new master's IP to its
-first client answer.
+counted from the moment the probes left, and nothing is started. The
+announcements, too, go out without starting `arping -U`.
 
 Packets are built and read by pure functions; probe() and announce() do the I/O.
 """

@@ -309,8 +309,9 @@ class Pusher(threading.Thread):
 
     def _apply_renames(self, batch):
         words = protocol.request("rename", "--epoch", self.epoch(), "--from", self.cfg.node)
+        # Only a settled rename needs the times: after any other, a push sends the directories anyway.
         payload = [[self.cfg.paths[r.root], os.fsdecode(r.old), os.fsdecode(r.new),
-                    _dir_times(self.cfg.paths[r.root], r)] for r in batch.renames]
+                    _dir_times(self.cfg.paths[r.root], r) if r.settled else []] for r in batch.renames]
         applied = json.loads(ssh.call(self.cfg, self.peer, words, input=json.dumps(payload).encode(),
                                       links=self.links))
         log.debug("%s: renames applied %d of %d", self.peer.name, sum(applied), len(applied))
