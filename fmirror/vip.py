@@ -1,16 +1,19 @@
 """The floating service IP: add, remove, who holds it (DAD), gratuitous ARP.
 
-Command lines come from pure functions and the real `ip` does the work; ARP
-(duplicate address detection and the announcements) arp.py does without a process.
+Adding and removing go over rtnetlink (netlink.py) and ARP (duplicate
+address detection, the announcements) over a packet socket (arp.py): a
+takeover starts no process on its way to the first client answer. Only the
+look whether we hold it runs `ip`.
 """
 
+import errno
 import ipaddress
 import logging
 import threading
 
-from fmirror import arp, process
+from fmirror import arp, netlink, process
 from fmirror.config.model import Config
-from fmirror.errors import CommandError, Failed
+from fmirror.errors import Failed
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +34,6 @@ def interface(cfg: Config) -> str:
 
 def address(cfg: Config) -> str:
     return str(ipaddress.ip_interface(cfg.floating_ip.address).ip)
-
-
-def add_argv(cidr: str, iface: str) -> list:
-    return ["ip", "addr", "add", cidr, "dev", iface]
-
-
-def del_argv(cidr: str, iface: str) -> list:
-    return ["ip", "addr", "del", cidr, "dev", iface]
 
 
 def show_argv(iface: str) -> list:
@@ -71,13 +66,8 @@ _second_burst = None
 def claim(cfg: Config) -> None:
     """Add the floating IP here and announce it with gratuitous ARPs (two bursts)."""
     global _second_burst
-    # Added straight away, not after a look whether it is there: one process less
-    # on the way to the first client answer. "File exists" means we had it already.
-    result = process.run(add_argv(cfg.floating_ip.address, interface(cfg)), timeout=5, check=False)
-    if result.returncode != 0:
-        why = process.stderr_tail(result.stderr)
-        if "File exists" not in why:
-            raise CommandError(result.argv, result.returncode, why)
+    # Added straight away, not after a look whether it is there: EEXIST means we had it already.
+    _change(netlink.RTM_NEWADDR, cfg, ok=(errno.EEXIST,))
     _announce(cfg)
     _cancel_second_burst()
     _second_burst = threading.Timer(SECOND_BURST_AFTER, _announce_if_held, (cfg,))
@@ -88,9 +78,20 @@ def claim(cfg: Config) -> None:
 def release(cfg: Config) -> bool:
     """Remove the floating IP from this host; True if it was there."""
     _cancel_second_burst()
-    if not holds(cfg):
-        return False
-    process.run(del_argv(cfg.floating_ip.address, interface(cfg)), timeout=5)
+    # No such interface here: then nothing of ours answers for the address either.
+    return _change(netlink.RTM_DELADDR, cfg, ok=(errno.EADDRNOTAVAIL, errno.ENODEV))
+
+
+def _change(kind: int, cfg: Config, ok: tuple) -> bool:
+    """Add or remove the floating IP; False when the kernel said it was so already (an errno in ok)."""
+    try:
+        netlink.change(kind, cfg.floating_ip.address, interface(cfg))
+    except OSError as e:
+        if e.errno in ok:
+            return False
+        verb = "adding" if kind == netlink.RTM_NEWADDR else "removing"
+        raise Failed(f"{verb} the floating IP {cfg.floating_ip.address} on {interface(cfg)} failed: "
+                     f"{e.strerror or e}") from None
     return True
 
 
