@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import platform
+import random
 import re
 import shlex
 import shutil
@@ -42,6 +43,11 @@ TRIALS, QUICK_TRIALS = 10, 2
 LOSS_SECONDS, QUICK_LOSS_SECONDS = 600, 20
 LOSS_PERCENT = 5
 POLL = 0.05                 # the client's polling interval, s
+# The cut waits a random part of this after the client's first answer: both tools work on a
+# grid (fmirror's rounds, keepalived's adverts; the longest period is keepalived's advert_int
+# 1 s) that starts with the lab, and a cut at a fixed delay from that start would fall at
+# nearly the same point of every tool's grid in every trial: a draw of luck, not a measure.
+CUT_PHASE = 1.0
 TAKEOVER_TIMEOUT = 30       # s after the cut: a tool slower than this failed the trial
 ELECTION_TIMEOUT = 30       # s for keepalived's first election (3 adverts + skew at advert_int 1)
 FIRST_ANSWER_TIMEOUT = 10
@@ -162,6 +168,7 @@ def cut_master_link(cluster: Cluster, settle) -> tuple[float, dict]:
     wait_until(lambda: any(who == "master" for _, who in cluster.answers()), FIRST_ANSWER_TIMEOUT,
                "the client served by the master")
     settle()
+    time.sleep(random.uniform(0, CUT_PHASE))   # a random moment, as a failure picks its own
     cut = time.time()
     cluster.lab.link_down("master")
     last, first = wait_until(lambda: client.gap(cluster.answers(), "master", "slave"), TAKEOVER_TIMEOUT,
@@ -387,6 +394,8 @@ def failover_section(rows: list, plot: str | None) -> list:
     lines = ["### Client-visible failover time", "",
              f"A client polls `http://{FLOATING}/` every {POLL * 1000:.0f} ms; each host serves its own "
              "name. The master's link to the bridge goes down (`ip link set down`, as a pulled cable). "
+             f"The cut comes at a random moment (up to {CUT_PHASE:g} s after the client's first answer), "
+             "so that it falls anywhere in either tool's rounds or adverts. "
              "Measured: last answer from the master to first answer from the slave, each by the time "
              f"its request began. A request begins every {POLL * 1000:.0f} ms whether or not earlier ones "
              f"have ended (each may wait up to {client.TIMEOUT:g} s), so a connection stuck on the dead "
