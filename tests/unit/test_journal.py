@@ -1,5 +1,7 @@
 """The change journal: what is appended is read back, and the watcher never waits for a disk flush."""
 
+import json
+import os
 import threading
 import time
 
@@ -17,6 +19,13 @@ def test_appended_changes_are_read_back_after_sync_and_numbering_goes_on(tmp_pat
     assert journal_mod.since(str(tmp_path), 1) == {(1, b"odd \xff name")}
     j.close()
     assert Journal(str(tmp_path)).last == 2
+
+
+@pytest.mark.parametrize("rel", [b"burst/d0001/f00042", b"odd \xff\xfe name", "été".encode(), b'q"uo\\te\nnl\t'])
+def test_a_record_is_the_line_json_dumps_writes(rel):
+    t = round(time.time(), 3)
+    expected = json.dumps({"s": 123456, "t": t, "r": 2, "p": os.fsdecode(rel)}) + "\n"
+    assert journal_mod.record(123456, t, 2, rel) == expected
 
 
 def test_appends_go_on_while_a_sync_waits_for_the_disk(tmp_path, monkeypatch):
