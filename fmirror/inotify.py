@@ -73,6 +73,37 @@ def parse_events(buf: bytes) -> list[Event]:
     return events
 
 
+# Events that say only that a file's content changed (a created directory is
+# walked, so IN_ISDIR is never one): a later one for the same name says as much.
+CONTENT = IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE
+MOVES = IN_MOVED_FROM | IN_MOVED_TO
+
+
+def superseded(events: list[Event]) -> list[bool]:
+    """For each event of one read, whether a later one makes it redundant.
+
+    A content event is redundant when a later content event for the same
+    name follows with no other kind of event in between (of any name): the
+    later one tells the file's state after both. A small file written at
+    once is a create, a modify and a close; handled alone, each costs a mark
+    in every slave's queue and a journal line, and the create an lstat.
+    Every other event stands, and so does every event from the first move
+    on: the watcher pairs a move with what follows it.
+    """
+    first_move = next((i for i, e in enumerate(events) if e.mask & MOVES), len(events))
+    out = [False] * len(events)
+    later = set()
+    for i in range(first_move - 1, -1, -1):
+        e = events[i]
+        if e.name and not e.mask & ~CONTENT:
+            key = (e.wd, e.name)
+            out[i] = key in later
+            later.add(key)
+        else:
+            later.clear()
+    return out
+
+
 def _raise_errno(path: bytes | None = None):
     err = ctypes.get_errno()
     if err == errno.ENOSPC:

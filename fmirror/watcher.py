@@ -188,8 +188,11 @@ class Watcher:
             self._grace_end = time.monotonic() + MOVE_GRACE
             self._event_at = self._read_bytes
             self._read_bytes += sum(event.size for event in events)
-            for event in events:
-                self._dispatch(event)
+            # A move still waiting for its pair looks at every event that follows it.
+            redundant = ino.superseded(events) if not self._moves else [False] * len(events)
+            for event, skip in zip(events, redundant):
+                if not skip:
+                    self._dispatch(event)
                 self._event_at += event.size
         now = time.monotonic()
         self._moved_out(lambda move: move.deadline <= now)
