@@ -13,9 +13,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from prometheus_client import CONTENT_TYPE_LATEST
-
 from fmirror.config.model import Role
+from fmirror.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from fmirror.serving import Serving
 
 log = logging.getLogger(__name__)
@@ -97,7 +96,7 @@ def answer(path: str, status: dict, metrics, lag_bound: float) -> tuple[int, str
     if path == "/status":
         return _json(HTTPStatus.OK, status)
     metrics.update_from_status(status)
-    return HTTPStatus.OK, CONTENT_TYPE_LATEST, metrics.render()
+    return HTTPStatus.OK, METRICS_CONTENT_TYPE, metrics.render()
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
