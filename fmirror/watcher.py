@@ -310,7 +310,7 @@ class Watcher:
                 continue  # its parent left the roots, or something else put it in place
             root, parent_rel = where
             rel = parent_rel + b"/" + name if parent_rel else name
-            if not self._excluded(root, rel, True) and self._watch_tree(parent, name, root, rel, until):
+            if not self._excluded(root, rel, True) and self._watch_tree(parent, name, root, rel, until) is not None:
                 self._sink.changed(root, rel, True)  # unwatched until now: whatever it holds
 
     def _moved_out(self, which: Callable[[_MovedFrom], bool]) -> None:
