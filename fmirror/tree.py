@@ -21,6 +21,7 @@ from bisect import bisect_left
 _NONE = -1       # no parent (detached or a root's top), no child, no sibling, no watch
 _FREED = -2      # in _parent: the slot is free for the next add()
 _MIN_TABLE = 8
+_GROW = 256
 
 
 class Tree:
@@ -98,13 +99,11 @@ class Tree:
 
     def add(self, wd: int | None) -> int:
         """A new detached directory, nameless until linked."""
-        if self._free:
-            slot = self._free.pop()
-            self._parent[slot] = _NONE
-            self._horizon[slot] = 0
-        else:
-            slot = len(self._parent)
+        if not self._free:
             self._grow()
+        slot = self._free.pop()
+        self._parent[slot] = _NONE
+        self._horizon[slot] = 0
         if wd is not None:
             self._wd[slot] = wd
             self._map_wd(wd, slot)
@@ -180,10 +179,14 @@ class Tree:
     # Inside -------------------------------------------------------------------
 
     def _grow(self) -> None:
-        for column in (self._wd, self._parent, self._first, self._next, self._prev):
-            column.append(_NONE)
+        # A few slots at a time, onto the free list: the arrays' own overallocation keeps this cheap.
+        start = len(self._parent)
+        for column in (self._wd, self._first, self._next, self._prev):
+            column.extend(array("i", [_NONE]) * _GROW)
+        self._parent.extend(array("i", [_FREED]) * _GROW)
         for column in (self._horizon, self._gen, self._name_at, self._name_len):
-            column.append(0)
+            column.extend(array(column.typecode, [0]) * _GROW)
+        self._free.extend(range(start + _GROW - 1, start - 1, -1))   # the lowest first
 
     def _free_slot(self, slot: int) -> None:
         """Free a detached slot whose children were unlinked."""
