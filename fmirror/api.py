@@ -8,14 +8,12 @@ from one call of the daemon's status callable, the same data as
 
 import json
 import logging
-import socket
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from prometheus_client import CONTENT_TYPE_LATEST
-
+from fmirror import httpd
 from fmirror.config.model import Role
+from fmirror.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from fmirror.serving import Serving
 
 log = logging.getLogger(__name__)
@@ -97,7 +95,7 @@ def answer(path: str, status: dict, metrics, lag_bound: float) -> tuple[int, str
     if path == "/status":
         return _json(HTTPStatus.OK, status)
     metrics.update_from_status(status)
-    return HTTPStatus.OK, CONTENT_TYPE_LATEST, metrics.render()
+    return HTTPStatus.OK, METRICS_CONTENT_TYPE, metrics.render()
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -108,66 +106,8 @@ def parse_listen(listen: str) -> tuple[str, int]:
 
 # --- the server ------------------------------------------------------------------
 
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "fmirror"
-
-    def do_GET(self):
-        self._serve(body=True)
-
-    def do_HEAD(self):
-        self._serve(body=False)
-
-    def __getattr__(self, name):
-        # http.server looks up do_<METHOD>; every method but GET and HEAD,
-        # known or invented, gets 405 rather than the default 501.
-        if name.startswith("do_"):
-            return self._not_allowed
-        raise AttributeError(name)
-
-    def _not_allowed(self):
-        code, ctype, body = _json(HTTPStatus.METHOD_NOT_ALLOWED, {"ok": False, "reason": "read-only API: GET only"})
-        self._send(code, ctype, body, extra={"Allow": "GET, HEAD"})
-
-    def _serve(self, body: bool):
-        path = urlsplit(self.path).path
-        if path not in ROUTES:
-            code, ctype, data = _json(HTTPStatus.NOT_FOUND, {"ok": False, "reason": f"no such endpoint: {path}",
-                                                              "endpoints": list(ROUTES)})
-        else:
-            app = self.server.app
-            try:
-                code, ctype, data = answer(path, app.status(), app.metrics, app.lag_bound)
-            except Exception as e:  # a broken status must cost one answer, not the API
-                log.exception("API %s failed", path)
-                code, ctype, data = _json(HTTPStatus.INTERNAL_SERVER_ERROR,
-                                          {"ok": False, "reason": f"status unavailable: {type(e).__name__}: {e}"})
-        self._send(code, ctype, data if body else b"", length=len(data))
-
-    def _send(self, code, ctype, body: bytes, length=None, extra=None):
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body) if length is None else length))
-        self.send_header("Cache-Control", "no-store")
-        for name, value in (extra or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format, *args):
-        # Load balancers probe every second or two: access lines are debug.
-        log.debug("API %s: %s", self.address_string(), format % args)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        # A client hanging up mid-answer is normal; the default prints a traceback to stderr.
-        log.debug("API connection from %s failed", client_address, exc_info=True)
-
-
-class _Server6(_Server):
-    address_family = socket.AF_INET6
+def _headers(ctype: str, body: bytes, extra=None) -> dict:
+    return {"Content-Type": ctype, "Content-Length": str(len(body)), "Cache-Control": "no-store", **(extra or {})}
 
 
 class ApiServer:
@@ -187,12 +127,27 @@ class ApiServer:
         return self.server.server_address[1]
 
     def start(self):
-        host, port = parse_listen(self.listen)
-        server_class = _Server6 if ":" in host else _Server
-        self.server = server_class((host, port), _Handler)
-        self.server.app = self
+        self.server = httpd.Server(parse_listen(self.listen), self.respond)
         self.serving = Serving(self.server, "api")
         log.info("API listening on %s (port %d)", self.listen, self.port)
+
+    def respond(self, method: str, target: str) -> tuple[int, dict, bytes]:
+        """(code, headers, body) for one request; HEAD gets the headers of GET."""
+        if method not in ("GET", "HEAD"):
+            code, ctype, body = _json(HTTPStatus.METHOD_NOT_ALLOWED, {"ok": False, "reason": "read-only API: GET only"})
+            return code, _headers(ctype, body, {"Allow": "GET, HEAD"}), body
+        path = urlsplit(target).path
+        if path not in ROUTES:
+            code, ctype, body = _json(HTTPStatus.NOT_FOUND, {"ok": False, "reason": f"no such endpoint: {path}",
+                                                              "endpoints": list(ROUTES)})
+        else:
+            try:
+                code, ctype, body = answer(path, self.status(), self.metrics, self.lag_bound)
+            except Exception as e:  # a broken status must cost one answer, not the API
+                log.exception("API %s failed", path)
+                code, ctype, body = _json(HTTPStatus.INTERNAL_SERVER_ERROR,
+                                          {"ok": False, "reason": f"status unavailable: {type(e).__name__}: {e}"})
+        return code, _headers(ctype, body), body
 
     def close(self):
         if self.server is None:

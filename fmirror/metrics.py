@@ -24,14 +24,66 @@ None value leaves its sample out, so a partial status never breaks a scrape):
     monitor.checks.<name>.latency (seconds) -> fmirror_probe_latency_seconds{check}
 """
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+import math
+import threading
+import time
 
 from fmirror.config.model import Role
+
+# What prometheus-client 0.26 sent for this format, which it was rendered by until fmirror
+# wrote it itself (that library and the ssl it loads cost every daemon 6 MB resident).
+CONTENT_TYPE = "text/plain; version=1.0.0; charset=utf-8"
 
 # Full syncs take from a second (small tree, nothing changed) to hours
 # (first seed of terabytes); the default buckets stop at 10 s.
 FULL_SYNC_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600)
+
+
+class Family:
+    """One metric in the Prometheus text format: its name, type, help line and samples."""
+
+    def __init__(self, name: str, kind: str, doc: str, labels=()):
+        self.name, self.kind, self.doc, self.labels = name, kind, doc, tuple(labels)
+        self.samples = []   # (sample name, label values, value)
+
+    def add_metric(self, values, value: float, suffix: str = "", extra=()) -> None:
+        """A sample for these label values; extra: (label, value) pairs beyond the family's (a bucket's le)."""
+        labels = sorted((*zip(self.labels, values), *extra))
+        self.samples.append((self.name + suffix, labels, value))
+
+    def render(self) -> str:
+        lines = [f"# HELP {self.name} {_escape_help(self.doc)}\n", f"# TYPE {self.name} {self.kind}\n"]
+        for name, labels, value in self.samples:
+            inside = ",".join(f'{k}="{_escape_label(v)}"' for k, v in labels)
+            lines.append(f"{name}{{{inside}}} {go_float(value)}\n" if inside else f"{name} {go_float(value)}\n")
+        return "".join(lines)
+
+
+def go_float(value: float) -> str:
+    """A sample value as Prometheus writes it: Go's float formatting, which turns to exponents sooner than repr."""
+    value = float(value)
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if math.isnan(value):
+        return "NaN"
+    text = repr(value)
+    dot = text.find(".")
+    if value > 0 and dot > 6:
+        mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1:]}".rstrip("0.")
+        return f"{mantissa}e+{dot - 1:02d}"
+    return text
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", r"\\").replace("\n", r"\n")
+
+
+def _escape_label(text: str) -> str:
+    return text.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')
+
+
+def render(families) -> bytes:
+    return "".join(family.render() for family in families).encode()
 
 
 def _number(value):
@@ -46,7 +98,7 @@ def _dict(value) -> dict:
 
 
 def _gauge(name, doc, labels=()):
-    return GaugeMetricFamily(name, doc, labels=list(labels))
+    return Family(name, "gauge", doc, labels)
 
 
 def role_metrics(status: dict) -> list:
@@ -80,9 +132,9 @@ def slave_metrics(slaves: dict) -> list:
     # The pushers count from their own start: these reset on a daemon restart
     # or reload, which Prometheus' rate() and increase() handle as a reset.
     counters = {
-        "bytes_sent": CounterMetricFamily("fmirror_slave_pushed_bytes", "Bytes rsync sent to this slave",
-                                          labels=["slave"]),
-        "pushes": CounterMetricFamily("fmirror_slave_pushes", "Successful pushes to this slave", labels=["slave"]),
+        "bytes_sent": Family("fmirror_slave_pushed_bytes_total", "counter", "Bytes rsync sent to this slave",
+                             ["slave"]),
+        "pushes": Family("fmirror_slave_pushes_total", "counter", "Successful pushes to this slave", ["slave"]),
     }
     by_key = {**gauges, **counters}
     for name, s in slaves.items():
@@ -117,55 +169,98 @@ def status_metrics(status: dict) -> list:
             + monitor_metrics(_dict(status.get("monitor"))))
 
 
-class _StatusCollector:
-    """Builds the status-derived families from the last status given to it.
+class _Counter:
+    """Counts by label values, each with the time of its first count (the _created series)."""
 
-    collect() takes the reference once, so a scrape racing another scrape's
-    update_from_status renders one whole status, never a mix of two.
-    """
+    def __init__(self, name: str, doc: str, labels=()):
+        self.name, self.doc, self.labels = name, doc, tuple(labels)
+        self.children = {} if labels else {(): [0.0, time.time()]}   # label values -> [count, created]
 
-    def __init__(self):
-        self.status = {}
+    def inc(self, *values: str) -> None:
+        child = self.children.get(values)
+        if child is None:
+            child = self.children[values] = [0.0, time.time()]
+        child[0] += 1
 
-    def collect(self):
-        return status_metrics(self.status)
+    def families(self) -> list:
+        total = Family(self.name + "_total", "counter", self.doc, self.labels)
+        created = Family(self.name + "_created", "gauge", self.doc, self.labels)
+        for values, (count, since) in self.children.items():
+            total.add_metric(values, count)
+            created.add_metric(values, since)
+        return [total, created] if created.samples else [total]
+
+
+class _Histogram:
+    """Observations by label values: cumulative buckets, count and sum, and the _created series."""
+
+    def __init__(self, name: str, doc: str, labels, buckets):
+        self.name, self.doc, self.labels = name, doc, tuple(labels)
+        self.bounds = (*map(float, buckets), math.inf)
+        self.children = {}   # label values -> [count in each bucket (not cumulative), sum, created]
+
+    def observe(self, values: tuple, amount: float) -> None:
+        child = self.children.get(values)
+        if child is None:
+            child = self.children[values] = [[0] * len(self.bounds), 0.0, time.time()]
+        child[0][next(i for i, bound in enumerate(self.bounds) if amount <= bound)] += 1
+        child[1] += amount
+
+    def families(self) -> list:
+        observed = Family(self.name, "histogram", self.doc, self.labels)
+        created = Family(self.name + "_created", "gauge", self.doc, self.labels)
+        for values, (counts, total, since) in self.children.items():
+            below = 0
+            for bound, count in zip(self.bounds, counts):
+                below += count
+                observed.add_metric(values, below, "_bucket", [("le", go_float(bound))])
+            observed.add_metric(values, below, "_count")
+            observed.add_metric(values, total, "_sum")
+            created.add_metric(values, since)
+        return [observed, created] if created.samples else [observed]
 
 
 class Metrics:
+    """The daemon's metrics; counts come from any thread."""
+
     def __init__(self):
-        # A registry of our own: the global one would add process and GC
-        # metrics nobody asked for and leak between tests.
-        self.registry = CollectorRegistry()
-        self._status = _StatusCollector()
-        self.registry.register(self._status)
-        self._events = Counter("fmirror_events", "State changes, by event name (the notify hook's events)",
-                               ["event"], registry=self.registry)
-        self._push_errors = Counter("fmirror_push_errors", "Failed pushes, by slave and kind",
-                                    ["slave", "kind"], registry=self.registry)
-        self._full_syncs = Counter("fmirror_full_syncs", "Completed full reconciliations", ["slave"],
-                                   registry=self.registry)
-        self._full_sync_seconds = Histogram("fmirror_full_sync_duration_seconds",
-                                            "Duration of full reconciliations", ["slave"],
-                                            buckets=FULL_SYNC_BUCKETS, registry=self.registry)
-        self._failovers = Counter("fmirror_failovers", "Promotions of this node after its master was lost",
-                                  registry=self.registry)
+        self._lock = threading.Lock()
+        self._status = {}
+        self._events = _Counter("fmirror_events", "State changes, by event name (the notify hook's events)",
+                                ["event"])
+        self._push_errors = _Counter("fmirror_push_errors", "Failed pushes, by slave and kind", ["slave", "kind"])
+        self._full_syncs = _Counter("fmirror_full_syncs", "Completed full reconciliations", ["slave"])
+        self._full_sync_seconds = _Histogram("fmirror_full_sync_duration_seconds", "Duration of full reconciliations",
+                                             ["slave"], FULL_SYNC_BUCKETS)
+        self._failovers = _Counter("fmirror_failovers", "Promotions of this node after its master was lost")
 
     def update_from_status(self, status: dict) -> None:
-        self._status.status = status
+        self._status = status
 
     def render(self) -> bytes:
         """Every metric in the Prometheus text exposition format."""
-        return generate_latest(self.registry)
+        # The status is taken once, so a scrape racing another scrape's
+        # update_from_status renders one whole status, never a mix of two.
+        families = status_metrics(self._status)
+        with self._lock:
+            for counted in (self._events, self._push_errors, self._full_syncs, self._full_sync_seconds,
+                            self._failovers):
+                families += counted.families()
+        return render(families)
 
     def event(self, name: str) -> None:
-        self._events.labels(event=name).inc()
+        with self._lock:
+            self._events.inc(name)
 
     def push_error(self, slave: str, kind: str) -> None:
-        self._push_errors.labels(slave=slave, kind=kind).inc()
+        with self._lock:
+            self._push_errors.inc(slave, kind)
 
     def full_sync(self, slave: str, seconds: float) -> None:
-        self._full_syncs.labels(slave=slave).inc()
-        self._full_sync_seconds.labels(slave=slave).observe(seconds)
+        with self._lock:
+            self._full_syncs.inc(slave)
+            self._full_sync_seconds.observe((slave,), seconds)
 
     def failover(self) -> None:
-        self._failovers.inc()
+        with self._lock:
+            self._failovers.inc()

@@ -2,9 +2,9 @@
 
 One inotify descriptor, one watch per mirrored directory, one daemon thread
 that reads events and tells a sink what changed. Watched directories form a
-tree of nodes that mirrors the real one, so a directory rename is one
-re-link whatever the size of its subtree, and a path is rebuilt from the
-node chain only when an event needs it.
+tree of nodes (tree.py: slots in arrays) that mirrors the real one, so a
+directory rename is one re-link whatever the size of its subtree, and a path
+is rebuilt from the node chain only when an event needs it.
 
 A walk lists the disk as it is now, while queued events tell its past. Each
 node placed by a walk remembers its horizon: the stream offset up to which
@@ -22,11 +22,11 @@ import select
 import stat
 import threading
 import time
-from collections.abc import Callable, Mapping
-from types import MappingProxyType
+from collections.abc import Callable
 from typing import NamedTuple
 
 from fmirror import inotify as ino
+from fmirror.tree import Tree
 
 log = logging.getLogger(__name__)
 
@@ -46,31 +46,12 @@ ROOT_RETRY = 1.0  # seconds between attempts to watch a root that is missing
 WARNING_INTERVAL = 60.0
 
 
-_NO_CHILDREN: Mapping = MappingProxyType({})
-
-
-class _Dir:
-    """A directory in the tree; wd is None when it could not be watched."""
-
-    __slots__ = ("wd", "name", "parent", "root", "children", "horizon")
-
-    def __init__(self, wd: int | None, name: bytes):
-        self.wd = wd
-        self.name = name
-        self.horizon = 0  # events before this stream offset predate the walk that placed it
-        self.parent: _Dir | None = None
-        self.root: int | None = None  # set on the top node of a root only
-        # Most directories hold no directory: they share one empty mapping (6 MB on 100,000
-        # directories) until _link gives one a dict of its own.
-        self.children: Mapping[bytes, _Dir] = _NO_CHILDREN
-
-
 class _MovedFrom(NamedTuple):
     root: int
     rel: bytes
     is_dir: bool
     excluded: bool
-    node: _Dir | None  # a watched directory's subtree, detached until the pair shows up
+    node: int | None  # Tree.ref of a watched directory's subtree, detached until the pair shows up
     deadline: float
 
 
@@ -109,14 +90,14 @@ class Watcher:
         # Created now, not in start(): the queue size limit is read at this moment.
         self._ino = ino.Inotify()
         self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        self._by_wd: dict[int, _Dir] = {}
-        self._tops: list[_Dir | None] = [None] * len(self._roots)
+        self._tree = Tree()
+        self._tops: list[int | None] = [None] * len(self._roots)  # each root's top node
         self._moves: dict[int, _MovedFrom] = {}  # cookie → rename half waiting for its pair
         self._read_bytes = 0  # stream offset: bytes of events read so far
         self._event_at = 0  # stream offset of the event being dispatched
         self._grace_end = 0.0  # when an IN_MOVED_FROM of the current batch counts as a move out
-        # (parent, name, until): directories a walk could not find by path, retried until then
-        self._lost_walks: list[tuple[_Dir, bytes, float]] = []
+        # (Tree.ref of parent, name, until): directories a walk could not find by path, retried until then
+        self._lost_walks: list[tuple[int, bytes, float]] = []
         self._unwatched = 0
         self._last_warning = -math.inf
         self._next_root_retry = 0.0
@@ -220,7 +201,7 @@ class Watcher:
         if event.mask & ino.IN_Q_OVERFLOW:
             self._resync("the inotify event queue overflowed")
             return
-        node = self._by_wd.get(event.wd)
+        node = self._tree.slot_of(event.wd)
         if node is None:
             return  # a watch already dropped: what it still reports is no longer ours
         if not event.name:
@@ -239,7 +220,8 @@ class Watcher:
         if event.mask & ino.IN_MOVED_FROM:
             moved = self._current(node, event.name) if is_dir else None
             if moved is not None:
-                self._unlink(moved)
+                self._tree.unlink(moved)
+                moved = self._tree.ref(moved)
             self._moves[event.cookie] = _MovedFrom(root, rel, is_dir, excluded, moved, self._grace_end)
         elif event.mask & ino.IN_MOVED_TO:
             self._moved_to(self._moves.pop(event.cookie, None), node, event.name, root, rel, is_dir, excluded)
@@ -268,25 +250,26 @@ class Watcher:
             return stat.S_ISREG(st.st_mode) and st.st_nlink == 1
         return False
 
-    def _on_self(self, node: _Dir, mask: int) -> None:
+    def _on_self(self, node: int, mask: int) -> None:
         """An event about a watched directory itself; its parent reports all but the roots' and unmounts."""
-        if node.root is not None:
+        root = self._root_of(node)
+        if root is not None:
             if mask & GONE_SELF:
                 what = "unmounted" if mask & ino.IN_UNMOUNT else "deleted or moved away"
-                self._root_gone(node.root, what)
+                self._root_gone(root, what)
             elif mask & ino.IN_ATTRIB:
-                self._sink.changed(node.root, b"", True)
+                self._sink.changed(root, b"", True)
         elif mask & ino.IN_UNMOUNT:
             self._resync("a filesystem inside a mirrored root was unmounted")
         elif mask & ino.IN_IGNORED:
             self._forget(node)
 
-    def _arrived(self, parent: _Dir, name: bytes, root: int, rel: bytes) -> None:
+    def _arrived(self, parent: int, name: bytes, root: int, rel: bytes) -> None:
         """A directory appeared: watch it, then report it whole, since it may have filled before its watch existed."""
         self._watch_tree(parent, name, root, rel)
         self._sink.changed(root, rel, True)
 
-    def _moved_to(self, src: _MovedFrom | None, parent: _Dir, name: bytes,
+    def _moved_to(self, src: _MovedFrom | None, parent: int, name: bytes,
                   root: int, rel: bytes, is_dir: bool, excluded: bool) -> None:
         if excluded:
             if src is not None:
@@ -298,12 +281,15 @@ class Watcher:
             else:
                 self._sink.changed(root, rel, False)
             return
-        if src.node is not None:
-            occupant = parent.children.get(name)
-            if occupant is None or occupant is src.node or occupant.horizon <= self._event_at:
-                self._link(src.node, parent, name)
-            # else a later walk already put what is there now: src.node moved on
-            # since, and the walk or rename that finds it will hang it back.
+        moved = self._tree.deref(src.node)
+        if moved is not None:
+            occupant = self._tree.child(parent, name)
+            if occupant is None or occupant == moved or self._tree.horizon(occupant) <= self._event_at:
+                self._tree.link(moved, parent, name)
+            else:
+                # A later walk already put what is there now: src.node moved on
+                # since, and the walk or rename that finds it will hang it back.
+                self._tree.release(moved)
         elif is_dir:
             self._watch_tree(parent, name, root, rel)
         if src.root == root:
@@ -314,19 +300,20 @@ class Watcher:
 
     def _departed(self, src: _MovedFrom) -> None:
         # inotify follows an inode wherever it goes: a subtree moved out must be unwatched.
-        self._forget(src.node)
+        self._forget(self._tree.deref(src.node))
         if not src.excluded:
             self._sink.deleted(src.root, src.rel)
 
     def _retry_lost_walks(self) -> None:
         lost, self._lost_walks = self._lost_walks, []
-        for parent, name, until in lost:
-            where = self._where(parent)
-            if where is None or name in parent.children:
+        for parent_ref, name, until in lost:
+            parent = self._tree.deref(parent_ref)
+            where = self._where(parent) if parent is not None else None
+            if where is None or self._tree.child(parent, name) is not None:
                 continue  # its parent left the roots, or something else put it in place
             root, parent_rel = where
             rel = parent_rel + b"/" + name if parent_rel else name
-            if not self._excluded(root, rel, True) and self._watch_tree(parent, name, root, rel, until):
+            if not self._excluded(root, rel, True) and self._watch_tree(parent, name, root, rel, until) is not None:
                 self._sink.changed(root, rel, True)  # unwatched until now: whatever it holds
 
     def _moved_out(self, which: Callable[[_MovedFrom], bool]) -> None:
@@ -344,7 +331,6 @@ class Watcher:
     def _root_gone(self, i: int, what: str, keep_node: bool = False) -> None:
         """Stop treating root i as watched; keep_node when its node now lives in another root's tree."""
         top, self._tops[i] = self._tops[i], None
-        top.root = None
         if not keep_node:
             self._forget(top)
         self._next_root_retry = time.monotonic()  # at once: "mv new root" may already be done
@@ -365,20 +351,21 @@ class Watcher:
 
     def _resync(self, why: str) -> None:
         """Rebuild the whole tree from the disk, keeping watches that still apply, then ask for a full sync."""
-        stale = self._by_wd
-        self._by_wd, self._tops, self._moves, self._lost_walks = {}, [None] * len(self._roots), {}, []
+        stale = self._tree
+        self._tree, self._tops, self._moves, self._lost_walks = Tree(), [None] * len(self._roots), {}, []
         self._unwatched = 0
         for i in range(len(self._roots)):
             self._watch_root(i)
-        for wd in stale.keys() - self._by_wd.keys():
-            self._ino.rm_watch(wd)
+        for wd in stale.wds():
+            if self._tree.slot_of(wd) is None:
+                self._ino.rm_watch(wd)
         log.warning("%s: every directory was watched again, a full sync follows", why)
         self._sink.full_sync_needed(why)
 
     # The tree -----------------------------------------------------------
 
-    def _watch_tree(self, parent: _Dir | None, name: bytes, root: int, rel: bytes,
-                    until: float | None = None) -> _Dir | None:
+    def _watch_tree(self, parent: int | None, name: bytes, root: int, rel: bytes,
+                    until: float | None = None) -> int | None:
         """Watch a directory and every directory under it; return its node, None if it is not there.
 
         Each directory is watched before it is listed: an entry created
@@ -396,7 +383,7 @@ class Watcher:
                 wd = self._ino.add_watch(path, DIR_MASK if parent is not None else ROOT_MASK)
             except ino.WatchTargetGone:
                 if parent is not None and time.monotonic() < until:
-                    self._lost_walks.append((parent, name, until))
+                    self._lost_walks.append((self._tree.ref(parent), name, until))
                 continue
             except OSError as err:
                 # Still listed: its subdirectories may be watchable, and are counted if not.
@@ -404,8 +391,8 @@ class Watcher:
             node = self._attach(parent, name, wd, root)
             if node is None:
                 continue
-            node.horizon = horizon
-            top = top or node
+            self._tree.set_horizon(node, horizon)
+            top = node if top is None else top
             for entry in _subdirs(path):
                 child_rel = rel + b"/" + entry.name if rel else entry.name
                 if not self._excluded(root, child_rel, True):
@@ -414,78 +401,64 @@ class Watcher:
             self._report_unwatched(failed, failure)
         return top
 
-    def _attach(self, parent: _Dir | None, name: bytes, wd: int | None, root: int) -> _Dir | None:
+    def _attach(self, parent: int | None, name: bytes, wd: int | None, root: int) -> int | None:
         """The node for a directory just watched; None for a bind mount of one of its own ancestors."""
-        node = self._by_wd.get(wd) if wd is not None else None
+        node = self._tree.slot_of(wd) if wd is not None else None
         if node is None:
-            node = _Dir(wd, name)
-            if wd is not None:
-                self._by_wd[wd] = node
-        elif parent is not None and _is_ancestor(node, parent):
+            node = self._tree.add(wd)
+        elif parent is not None and self._is_ancestor(node, parent):
             return None  # following it would loop forever
         else:
             self._disown(node)
-            if parent is not None and node.root is not None:
+            moved_root = self._root_of(node)
+            if parent is not None and moved_root is not None:
                 # A root's own inode turned up inside a tree: the root was moved there.
-                self._root_gone(node.root, "moved into another mirrored root", keep_node=True)
+                self._root_gone(moved_root, "moved into another mirrored root", keep_node=True)
         if parent is None:
-            self._unlink(node)
-            node.root = root
+            self._tree.unlink(node)
             self._tops[root] = node
         else:
-            self._link(node, parent, name)
+            # What was there is detached: IN_IGNORED drops it if it is gone.
+            self._tree.link(node, parent, name)
         return node
 
-    def _disown(self, node: _Dir) -> None:
+    def _disown(self, node: int) -> None:
         """A walk found node on disk: a pending move out must no longer unwatch it."""
+        ref = self._tree.ref(node)
         for cookie, move in self._moves.items():
-            if move.node is node:
+            if move.node == ref:
                 self._moves[cookie] = move._replace(node=None)
 
-    def _current(self, parent: _Dir, name: bytes) -> _Dir | None:
+    def _current(self, parent: int, name: bytes) -> int | None:
         """The child an event dispatched now may move or drop: not one placed by a walk that saw its outcome."""
-        child = parent.children.get(name)
-        return child if child is not None and child.horizon <= self._event_at else None
+        child = self._tree.child(parent, name)
+        return child if child is not None and self._tree.horizon(child) <= self._event_at else None
 
-    def _link(self, node: _Dir, parent: _Dir, name: bytes) -> None:
-        """Hang node under parent as name, detaching what was there: IN_IGNORED drops it if it is gone."""
-        self._unlink(node)
-        replaced = parent.children.get(name)
-        if replaced is not None and replaced is not node:
-            self._unlink(replaced)
-        node.parent, node.name = parent, name
-        if parent.children is _NO_CHILDREN:
-            parent.children = {}
-        parent.children[name] = node
-
-    @staticmethod
-    def _unlink(node: _Dir) -> None:
-        if node.parent is not None and node.parent.children.get(node.name) is node:
-            del node.parent.children[node.name]
-        node.parent = None
-
-    def _forget(self, node: _Dir | None) -> None:
+    def _forget(self, node: int | None) -> None:
         """Unwatch a subtree that left the mirror."""
-        if node is None:
-            return
-        self._unlink(node)
-        stack = [node]
-        while stack:
-            node = stack.pop()
-            stack.extend(node.children.values())
-            if node.wd is not None and self._by_wd.get(node.wd) is node:
-                del self._by_wd[node.wd]
-                self._ino.rm_watch(node.wd)
+        if node is not None:
+            for wd in self._tree.remove(node):
+                self._ino.rm_watch(wd)
 
-    def _where(self, node: _Dir) -> tuple[int, bytes] | None:
+    def _root_of(self, node: int) -> int | None:
+        """The root whose top node this is, if any."""
+        return self._tops.index(node) if node in self._tops else None
+
+    def _where(self, node: int) -> tuple[int, bytes] | None:
         """(root, rel) of a node, None when it hangs in no root (moved away, pending a pair)."""
         names = []
-        while node.root is None:
-            if node.parent is None:
-                return None
-            names.append(node.name)
-            node = node.parent
-        return node.root, b"/".join(reversed(names))
+        while (up := self._tree.parent(node)) is not None:
+            names.append(self._tree.name(node))
+            node = up
+        root = self._root_of(node)
+        return None if root is None else (root, b"/".join(reversed(names)))
+
+    def _is_ancestor(self, node: int, of: int | None) -> bool:
+        while of is not None:
+            if of == node:
+                return True
+            of = self._tree.parent(of)
+        return False
 
     def _report_unwatched(self, count: int, failure: OSError) -> None:
         self._unwatched += count
@@ -495,14 +468,6 @@ class Watcher:
                       " and restart fmirror" if isinstance(failure, ino.WatchLimitReached) else str(failure))
             log.warning("%d directories are not watched, so not mirrored live: %s", self._unwatched, advice)
         self._sink.full_sync_needed(f"{count} directories could not be watched ({failure.strerror})")
-
-
-def _is_ancestor(node: _Dir, of: _Dir) -> bool:
-    while of is not None:
-        if of is node:
-            return True
-        of = of.parent
-    return False
 
 
 def _subdirs(path: bytes) -> list[os.DirEntry]:

@@ -6,7 +6,6 @@ like `monitor.fall: must be an integer >= 1, got "three"`; load.py adds the
 file name and builds the model.
 """
 
-import difflib
 import ipaddress
 import json
 import math
@@ -77,6 +76,7 @@ _CHILDREN = {parent: _children(parent) for parent in ("", *SCHEMA)}
 
 
 def _unknown(where: str, key, known) -> str:
+    import difflib  # here: only a file with an unknown key needs it, never a running daemon's
     close = difflib.get_close_matches(_name(key), known, n=1)
     hint = f' (did you mean "{close[0]}"?)' if close else ""
     return f"{where}: unknown key{hint}"

@@ -191,6 +191,26 @@ def test_directory_rename_is_one_call_and_later_events_use_the_new_path(root):
         assert not [call for call in calls if b"big" in call[2]]
 
 
+def test_many_sibling_directories_renamed_and_deleted_keep_every_path_right(root):
+    # Hundreds of siblings: the tree's hash table shifts entries on each unlink.
+    for i in range(300):
+        os.makedirs(root / f"d{i}" / "sub")
+    with watching([root]) as (watcher, sink):
+        watches = kernel_watches()
+        for i in range(150):
+            os.rename(root / f"d{i}", root / f"r{i}")
+        for i in range(150, 200):
+            shutil.rmtree(root / f"d{i}")
+        settle(watcher, sink)
+        assert kernel_watches() == watches - 100
+        kept = [f"r{i}" for i in range(150)] + [f"d{i}" for i in range(200, 300)]
+        for name in kept:
+            (root / name / "sub" / "f").write_bytes(b"x")
+        calls = settle(watcher, sink)
+        assert {call[2] for call in calls if call[0] == "changed"} == {f"{name}/sub/f".encode() for name in kept}
+        assert {call[0] for call in calls} == {"changed"}
+
+
 def test_directory_moved_in_is_a_tree_change_and_is_watched(root, tmp_path):
     os.makedirs(tmp_path / "outside" / "sub")
     (tmp_path / "outside" / "sub" / "old").write_bytes(b"x")

@@ -1,3 +1,7 @@
+import time
+from pathlib import Path
+
+# The reference parser: what Prometheus' own client library makes of the text.
 from prometheus_client.parser import text_string_to_metric_families
 
 from fmirror.metrics import Metrics
@@ -56,3 +60,31 @@ def test_each_metrics_has_its_own_registry():
     a.failover()
     assert _samples(a)[("fmirror_failovers_total", ())] == 1
     assert _samples(b)[("fmirror_failovers_total", ())] == 0
+
+
+def test_the_text_is_byte_for_byte_what_prometheus_client_rendered(monkeypatch):
+    # metrics_golden.txt: prometheus-client 0.26's output for these calls, recorded before
+    # fmirror rendered the format itself. Dashboards and alerts must not see a difference.
+    monkeypatch.setattr(time, "time", lambda: 1796157849.434471)
+    fresh = Metrics().render()
+    m = Metrics()
+    m.update_from_status({
+        "role": "master", "epoch": 4,
+        "slaves": {"beta": {"state": "ok", "unsent": 3, "oldest_unsent_age": 0.25, "lag": 0.1,
+                            "full_sync_pending": False, "last_full_sync_seconds": 12345678.5,
+                            "bytes_sent": 10**12, "pushes": 7},
+                   'we"ird\\n\name': {"state": "retrying", "unsent": True, "lag": float("inf")}},
+        "monitor": {"master": "up", "checks": {"icmp": {"ok": True, "latency": 1e-05},
+                                               "x": {"ok": False, "latency": 123456789.0}}}})
+    m.event("promoted")
+    m.event("promoted")
+    m.event("demoted")
+    m.push_error("beta", "refused")
+    m.push_error("gamma", "retrying")
+    m.full_sync("beta", 3.2)
+    m.full_sync("beta", 7200)
+    m.full_sync("gamma", 1e9)
+    m.full_sync("gamma", 0.5)
+    m.failover()
+    golden = (Path(__file__).parent / "metrics_golden.txt").read_bytes()
+    assert fresh + b"=====\n" + m.render() == golden
