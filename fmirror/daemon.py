@@ -80,7 +80,8 @@ class Daemon:
         signal.signal(signal.SIGINT, lambda *_: self._stop())
         signal.signal(signal.SIGHUP, lambda *_: self._reload_later())
         server = control.ControlServer(self.cfg.state_dir, self._control_ops())
-        self.resident = resident.start(lambda: resident.Loaded(self.cfg, self.config_stamp, self.node))
+        self.resident = resident.start(lambda: resident.Loaded(self.cfg, self.config_stamp, self.node),
+                                       daemon_status=self.status)
         log.info("starting as %s, epoch %d", self.state.role.value, self.state.epoch)
         try:
             self._start_api()

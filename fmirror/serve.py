@@ -67,7 +67,8 @@ def serve_state(cfg: Config, args, chan) -> int:
     s = state_mod.load(cfg)
     out = {"node": s.node, "role": s.role.value, "epoch": s.epoch, "role_since": s.role_since, "master": s.master}
     try:
-        st = control.call(cfg.state_dir, "status", timeout=DAEMON_ANSWER)
+        st = (chan.daemon_status() if chan.daemon_status is not None
+              else control.call(cfg.state_dir, "status", timeout=DAEMON_ANSWER))
         slaves = st.get("slaves", {}).values()
         ages = [x["oldest_unsent_age"] for x in slaves if x["oldest_unsent_age"] is not None]
         out["daemon"] = {"running": True, "unsent": sum(x["unsent"] for x in slaves),
@@ -362,7 +363,7 @@ def serve_link(cfg: Config, args, chan) -> int:
             command, data = protocol.read_link_request(line)
         except ValueError:
             break
-        inner = channel_mod.captured(data, parking=chan.parking)
+        inner = channel_mod.captured(data, parking=chan.parking, daemon_status=chan.daemon_status)
         verb = command.split(None, 2)[1:2]
         if verb and verb[0] in protocol.LINKED:
             status = main(cfg, command, inner)
