@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 
-from fmirror import control, failover, link, locations, logs, resident, state as state_mod, wakeup
+from fmirror import control, failover, link, locations, logs, protocol, resident, state as state_mod, wakeup
 from fmirror.api import ApiServer
 from fmirror.config import load_config
 from fmirror.config.model import Role
@@ -81,7 +81,7 @@ class Daemon:
         signal.signal(signal.SIGHUP, lambda *_: self._reload_later())
         server = control.ControlServer(self.cfg.state_dir, self._control_ops())
         self.resident = resident.start(lambda: resident.Loaded(self.cfg, self.config_stamp, self.node),
-                                       daemon_status=self.status)
+                                       daemon=self)
         log.info("starting as %s, epoch %d", self.state.role.value, self.state.epoch)
         try:
             self._start_api()
@@ -266,6 +266,16 @@ class Daemon:
         log.info("deletion brake released by an operator: %s",
                  "; ".join(f"{r['slave']} {r['path']}: {r['deletes']} deletions" for r in released))
         return {"released": released}
+
+    def heard(self, report: dict):
+        """A peer's own state, sent with its state query (protocol.peer_report); from the serving thread."""
+        runner = self.runner
+        if isinstance(runner, MasterRunner):
+            runner.heard(report)
+
+    def report(self) -> dict:
+        """This node's own state, to send with a state query: what it would answer one."""
+        return protocol.state_answer(self.state, self.status())
 
     def status(self):
         s = self.state

@@ -84,10 +84,10 @@ class _Handler(socketserver.BaseRequestHandler):
 
 
 class ResidentServer:
-    """Serves handed-over requests with current() -> Loaded until close(); daemon_status: the daemon's status()."""
+    """Serves handed-over requests with current() -> Loaded until close(); daemon: see channel.Channel.daemon."""
 
-    def __init__(self, current, daemon_status=None):
-        self.current, self.daemon_status = current, daemon_status
+    def __init__(self, current, daemon=None):
+        self.current, self.daemon = current, daemon
         self.counts = {"served": 0, "declined": 0}
         self.parking = warm.Parking()   # pushes opened ahead, until their go (warm.py)
         self.running = set()
@@ -117,7 +117,7 @@ class ResidentServer:
                 conn.sendall(handoff.FALLBACK + b"\n")
                 return
             chan = channel_mod.handed(loaded.cfg, fds, request.umask, on_start=self._started, parking=self.parking,
-                                      daemon_status=self.daemon_status)
+                                      daemon=self.daemon)
             fds = ()            # the channel owns them now
             status = self._serve(loaded.cfg, request.command, chan)
             self._count("served")
@@ -177,10 +177,10 @@ def _receive(conn) -> tuple:
                 return data[8:8 + size], fds
 
 
-def start(current, daemon_status=None) -> ResidentServer | None:
+def start(current, daemon=None) -> ResidentServer | None:
     """The server, or None when this node cannot have one (not root): every request takes the full path."""
     try:
-        return ResidentServer(current, daemon_status)
+        return ResidentServer(current, daemon)
     except OSError as e:
         log.info("pushes are served by `fmirror serve` alone: no hand-over socket (%s)", e)
         return None

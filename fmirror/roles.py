@@ -23,16 +23,23 @@ log = logging.getLogger(__name__)
 # line each way to the peer's daemon: cheap, but no need for every round).
 PEER_CHECK_INTERVAL = 5.0
 PEER_QUERY_TIMEOUT = 5.0
+# A master does not ask a peer that told it its state (with the peer's own query) this
+# recently: the peer's next query is due in PEER_CHECK_INTERVAL, the margin is for its lateness.
+REPORT_FRESH = 2 * PEER_CHECK_INTERVAL
 
 
-def query_peers(cfg, peers, timeout=PEER_QUERY_TIMEOUT, links=None) -> dict:
-    """name -> the peer's state dict, for the peers that answered (over links, the daemon's, if given)."""
+def query_peers(cfg, peers, timeout=PEER_QUERY_TIMEOUT, links=None, report=None) -> dict:
+    """name -> the peer's state dict, for the peers that answered (over links, the daemon's, if given).
+
+    report: this node's own state, told to each peer as the query's input (protocol.peer_report).
+    """
     answers = {}
+    told = json.dumps(report).encode() if report is not None else None
 
     def one(peer):
         try:
-            answers[peer.name] = json.loads(ssh.call(cfg, peer, protocol.request("state"), timeout=timeout,
-                                                     links=links))
+            answers[peer.name] = json.loads(ssh.call(cfg, peer, protocol.request("state"), input=told,
+                                                     timeout=timeout, links=links))
         except (Error, ValueError):
             pass
     if len(peers) == 1:
@@ -46,6 +53,11 @@ def query_peers(cfg, peers, timeout=PEER_QUERY_TIMEOUT, links=None) -> dict:
     for t in threads:
         t.join(timeout + 1)
     return dict(answers)
+
+
+def fresh_reports(reports: dict, now: float, fresh: float = REPORT_FRESH) -> dict:
+    """name -> state of the peers' own reports (name -> (state, monotonic time heard)) younger than `fresh`."""
+    return {name: state for name, (state, at) in reports.items() if now - at < fresh}
 
 
 def _answer(dad) -> bool | None:
@@ -119,7 +131,7 @@ class SlaveRunner:
 
     def _ask_master(self):
         master = self.d.master_node()
-        return query_peers(self.cfg, [master], links=self.d.links).get(master.name)
+        return query_peers(self.cfg, [master], links=self.d.links, report=self.d.report()).get(master.name)
 
     def _other_slaves(self):
         master = self.d.master_node().name
@@ -246,13 +258,36 @@ class MasterRunner:
         self.claim_pending = claim_ip and bool(self.cfg.floating_ip)
         self.watching = watching
         self.isolated = False
-        # Its answers wake the daemon's loop: a newer epoch is acted on as soon as it is known.
-        self.peer_check = _Periodic(lambda: query_peers(self.cfg, self.cfg.peers, links=d.links),
-                                    PEER_CHECK_INTERVAL, on_result=d.wakeup.set)
+        # name -> (state, monotonic time): what peers said of themselves with their own state queries.
+        self.reports = {}
+        self.peer_check = _Periodic(self._check_peers, PEER_CHECK_INTERVAL, on_result=self._checked)
 
     def start(self):
         self.replicator.start(self.watching)
         self.peer_check.start()
+
+    def heard(self, report: dict):
+        """A peer told its state with its own query (the serving thread): no need to ask it ourselves."""
+        self.reports[report["node"]] = (report, time.monotonic())
+        if newer_master(self.d.state.epoch, {report["node"]: report}):
+            self.d.wakeup.set()
+
+    def _checked(self):
+        # Only a newer epoch needs the loop at once; the rest is read by status.
+        if newer_master(self.d.state.epoch, self.peer_check.result or {}):
+            self.d.wakeup.set()
+
+    def _check_peers(self) -> dict:
+        """name -> state of every peer: what it told us lately, or else what it answers now.
+
+        An idle pair exchanges one query per interval instead of two: the slave
+        asks its master anyway (SlaveRunner), and tells it its own state with it.
+        """
+        told = fresh_reports(dict(self.reports), time.monotonic())
+        ask = [p for p in self.cfg.peers if p.name not in told]
+        if not ask:
+            return told
+        return {**told, **query_peers(self.cfg, ask, links=self.d.links, report=self.d.report())}
 
     def _brake_engaged(self, peer, engaged):
         self.d.events.emit(Event.DELETION_BRAKE, "master", self.d.state.epoch,
@@ -283,7 +318,10 @@ class MasterRunner:
 
     def cycle(self):
         sentence = self.replicator.cycle()
-        newer = newer_master(self.d.state.epoch, self.peer_check.result or {})
+        # Reports of any age: an epoch above ours, once seen, means we were replaced.
+        told = {name: state for name, (state, _) in dict(self.reports).items()}
+        newer = (newer_master(self.d.state.epoch, told)
+                 or newer_master(self.d.state.epoch, self.peer_check.result or {}))
         if newer:
             return self.d.request_suspend(f"{newer[0]} is at epoch {newer[1]}, above ours", newer[0])
         now = time.monotonic()
