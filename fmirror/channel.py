@@ -31,6 +31,12 @@ class Channel:
     become: Callable
     # The daemon's parked pushes (warm.Parking): only a request the daemon serves has them.
     parking: object = None
+    # The daemon itself, likewise: status() (a state query it serves needs no socket to
+    # itself) and heard(report) (what the asking peer said of itself, see protocol.py).
+    daemon: object = None
+    # The request's whole input when it came with the request (a link's line); None where
+    # reading stdin would wait on the peer.
+    input: bytes | None = None
 
     def answer(self, data) -> None:
         self.stdout.write(json.dumps(data).encode())
@@ -50,7 +56,7 @@ def own(cfg: Config) -> Channel:
     return Channel(sys.stdin.buffer, sys.stdout.buffer, sys.stderr.buffer, become)
 
 
-def handed(cfg: Config, fds: tuple, umask: int, on_start=None, parking=None) -> Channel:
+def handed(cfg: Config, fds: tuple, umask: int, on_start=None, parking=None, daemon=None) -> Channel:
     """A channel on descriptors (stdin, stdout, stderr) another process passed us; closed by close()."""
     stdin, stdout, stderr = (os.fdopen(fd, mode) for fd, mode in zip(fds, ("rb", "wb", "wb")))
 
@@ -78,14 +84,14 @@ def handed(cfg: Config, fds: tuple, umask: int, on_start=None, parking=None) -> 
         finally:
             if lock_fd is not None:
                 unlink(os.path.join(receivers_dir(cfg), str(proc.pid)))
-    return Channel(stdin, stdout, stderr, become, parking)
+    return Channel(stdin, stdout, stderr, become, parking, daemon)
 
 
-def captured(data: bytes | None, parking=None) -> Channel:
+def captured(data: bytes | None, parking=None, daemon=None) -> Channel:
     """A request inside a link (serve.serve_link): stdin from the line, answers kept for the line back."""
     def become(argv, lock_fd=None):
         raise RuntimeError("rsync cannot run inside a link")   # protocol.LINKED has no push or pull
-    return Channel(io.BytesIO(data or b""), io.BytesIO(), io.BytesIO(), become, parking)
+    return Channel(io.BytesIO(data or b""), io.BytesIO(), io.BytesIO(), become, parking, daemon, data)
 
 
 def close(chan: Channel) -> None:

@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 
-from fmirror import control, failover, link, locations, logs, resident, state as state_mod
+from fmirror import control, failover, link, locations, logs, protocol, resident, state as state_mod, wakeup
 from fmirror.api import ApiServer
 from fmirror.config import load_config
 from fmirror.config.model import Role
@@ -24,8 +24,26 @@ from fmirror.sdnotify import Notifier
 
 log = logging.getLogger(__name__)
 
-MAX_TICK = 0.5
+# Until READY the loop looks this often: READY waits on the first full sync of
+# every slave, which ends in a pusher's thread, successful or not.
+STARTING_TICK = 0.5
 STATUS_EVERY = 5.0   # s between STATUS= lines to systemd
+
+
+def next_wake(runner_due: float, watchdog: float | None, status_lines: bool, starting: bool) -> float:
+    """Seconds the loop may sleep: until the runner's next due work, the watchdog's ping, a STATUS= line.
+
+    Anything that comes sooner (a signal, a suspension asked for by another
+    thread, a peer check's answer, an acknowledgement to save) wakes it.
+    """
+    due = runner_due
+    if watchdog is not None:
+        due = min(due, watchdog)
+    if status_lines:
+        due = min(due, STATUS_EVERY)
+    if starting:
+        due = min(due, STARTING_TICK)
+    return max(0.0, due)
 
 
 class Daemon:
@@ -37,6 +55,7 @@ class Daemon:
             self.state = state_mod.load(self.cfg)
             state_mod.save(self.cfg, self.state)  # a first start leaves its state on disk
         self.stopping = threading.Event()
+        self.wakeup = wakeup.Wakeup()   # the loop sleeps until due work or this
         self.reload_requested = False
         self.lock = threading.RLock()
         self.runner = None
@@ -57,11 +76,12 @@ class Daemon:
 
     def run(self) -> int:
         logs.setup(self.cfg.log_level, self.cfg.node, lambda: self.state.role.value)
-        signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
-        signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
-        signal.signal(signal.SIGHUP, lambda *_: setattr(self, "reload_requested", True))
+        signal.signal(signal.SIGTERM, lambda *_: self._stop())
+        signal.signal(signal.SIGINT, lambda *_: self._stop())
+        signal.signal(signal.SIGHUP, lambda *_: self._reload_later())
         server = control.ControlServer(self.cfg.state_dir, self._control_ops())
-        self.resident = resident.start(lambda: resident.Loaded(self.cfg, self.config_stamp, self.node))
+        self.resident = resident.start(lambda: resident.Loaded(self.cfg, self.config_stamp, self.node),
+                                       daemon=self)
         log.info("starting as %s, epoch %d", self.state.role.value, self.state.epoch)
         try:
             self._start_api()
@@ -72,7 +92,9 @@ class Daemon:
                 if sentence:
                     log.info(sentence)
                 self._tell_systemd(sentence)
-                self.stopping.wait(min(MAX_TICK, self.runner.tick() if self.runner else MAX_TICK))
+                self.wakeup.wait(next_wake(self.runner.tick() if self.runner else STARTING_TICK,
+                                           self.notifier.watchdog_interval(), self.notifier.listening(),
+                                           not self.ready))
         finally:
             self.notifier.stopping()
             if self.resident is not None:
@@ -86,6 +108,14 @@ class Daemon:
             self.prober.close()
             log.info("stopped")
         return 0
+
+    def _stop(self):
+        self.stopping.set()
+        self.wakeup.set()
+
+    def _reload_later(self):
+        self.reload_requested = True
+        self.wakeup.set()
 
     def _start_api(self):
         try:
@@ -101,7 +131,7 @@ class Daemon:
             self.ready = True
             self.notifier.ready(self._summary())
             log.info("ready: %s", self._summary())
-        elif sentence or time.monotonic() - self.last_status_line > STATUS_EVERY:
+        elif self.notifier.listening() and (sentence or time.monotonic() - self.last_status_line > STATUS_EVERY):
             self.last_status_line = time.monotonic()
             self.notifier.status(self._summary())
 
@@ -171,6 +201,7 @@ class Daemon:
         else:
             self.runner = SuspendedRunner(self)
         self.runner.start()
+        self.wakeup.set()   # the loop slept for the old runner's due time
 
     def stop_runner(self):
         if self.runner is not None:
@@ -180,6 +211,7 @@ class Daemon:
     def request_suspend(self, reason: str, newer: str | None = None):
         """From any thread: suspend at the start of the next cycle (never from a pusher's own thread)."""
         self.pending_suspend = (reason, newer)
+        self.wakeup.set()
         return None
 
     def on_refused(self, peer, refusal):
@@ -234,6 +266,16 @@ class Daemon:
         log.info("deletion brake released by an operator: %s",
                  "; ".join(f"{r['slave']} {r['path']}: {r['deletes']} deletions" for r in released))
         return {"released": released}
+
+    def heard(self, report: dict):
+        """A peer's own state, sent with its state query (protocol.peer_report); from the serving thread."""
+        runner = self.runner
+        if isinstance(runner, MasterRunner):
+            runner.heard(report)
+
+    def report(self) -> dict:
+        """This node's own state, to send with a state query: what it would answer one."""
+        return protocol.state_answer(self.state, self.status())
 
     def status(self):
         s = self.state

@@ -24,9 +24,10 @@ ACK_SAVE_EVERY = 1.0
 
 
 class Replicator:
-    def __init__(self, cfg: Config, epoch, on_refused=None, metrics=None, on_brake=None, links=None):
+    def __init__(self, cfg: Config, epoch, on_refused=None, metrics=None, on_brake=None, links=None, wake=None):
         self.cfg = cfg
         self.epoch = epoch                      # callable: the live epoch
+        self.wake = wake or (lambda: None)      # the daemon's loop sleeps until tick() says: an ack makes work sooner
         self.slaves = [p for p in cfg.peers]
         self.journal = Journal(cfg.state_dir)
         self.changes = ChangeLog([p.name for p in self.slaves], self.journal, cfg.replication.delay)
@@ -121,6 +122,8 @@ class Replicator:
             self.unsaved_acks[peer.name] = (time.time(), self.epoch(), self.changes.acked(peer.name))
         if time.monotonic() - self.last_ack_save >= ACK_SAVE_EVERY:
             self._save_acks()
+        else:
+            self.wake()    # saved by the loop's cycle once ACK_SAVE_EVERY has passed
 
     def _save_acks(self):
         with self.ack_lock:

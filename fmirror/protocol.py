@@ -91,3 +91,43 @@ def read_link_answer(line: bytes) -> tuple:
         return int(data["status"]), _unb64(data["stdout"]) or b"", _unb64(data["stderr"]) or b""
     except (KeyError, TypeError, ValueError, binascii.Error) as e:
         raise ValueError(f"not a link answer: {e}") from None
+
+
+# --- state queries -------------------------------------------------------------
+#
+# A state query answers the node's state and its daemon's unsent changes. The
+# asker may send its own state the same way, as the query's input: a master
+# that serves it over a link then knows the asker as well as if it had asked
+# itself, and skips its own query of that peer (roles.MasterRunner). Older
+# peers send no input, and ignore it.
+
+ROLES = ("master", "slave", "suspended")
+
+
+def state_answer(state, daemon_status: dict | None) -> dict:
+    """The answer to a state query: state (state.State) and its daemon's status (None: not running)."""
+    out = {"node": state.node, "role": state.role.value, "epoch": state.epoch, "role_since": state.role_since,
+           "master": state.master}
+    if daemon_status is None:
+        out["daemon"] = {"running": False}
+        return out
+    slaves = daemon_status.get("slaves", {}).values()
+    ages = [x["oldest_unsent_age"] for x in slaves if x["oldest_unsent_age"] is not None]
+    out["daemon"] = {"running": True, "unsent": sum(x["unsent"] for x in slaves),
+                     "oldest_unsent_age": max(ages, default=None)}
+    return out
+
+
+def peer_report(data: bytes | None, peers) -> dict | None:
+    """The asker's own state_answer sent as a state query's input, or None when there is none or it is not one.
+
+    peers: the names it may come from (this node's peers, never itself).
+    """
+    try:
+        report = json.loads(data) if data else None
+    except ValueError:
+        return None
+    if not (isinstance(report, dict) and report.get("node") in peers and report.get("role") in ROLES
+            and type(report.get("epoch")) is int and report["epoch"] >= 0):
+        return None
+    return report

@@ -84,10 +84,10 @@ class _Handler(socketserver.BaseRequestHandler):
 
 
 class ResidentServer:
-    """Serves handed-over requests with current() -> Loaded until close()."""
+    """Serves handed-over requests with current() -> Loaded until close(); daemon: see channel.Channel.daemon."""
 
-    def __init__(self, current):
-        self.current = current
+    def __init__(self, current, daemon=None):
+        self.current, self.daemon = current, daemon
         self.counts = {"served": 0, "declined": 0}
         self.parking = warm.Parking()   # pushes opened ahead, until their go (warm.py)
         self.running = set()
@@ -116,7 +116,8 @@ class ResidentServer:
                 self._count("declined")
                 conn.sendall(handoff.FALLBACK + b"\n")
                 return
-            chan = channel_mod.handed(loaded.cfg, fds, request.umask, on_start=self._started, parking=self.parking)
+            chan = channel_mod.handed(loaded.cfg, fds, request.umask, on_start=self._started, parking=self.parking,
+                                      daemon=self.daemon)
             fds = ()            # the channel owns them now
             status = self._serve(loaded.cfg, request.command, chan)
             self._count("served")
@@ -176,10 +177,10 @@ def _receive(conn) -> tuple:
                 return data[8:8 + size], fds
 
 
-def start(current) -> ResidentServer | None:
+def start(current, daemon=None) -> ResidentServer | None:
     """The server, or None when this node cannot have one (not root): every request takes the full path."""
     try:
-        return ResidentServer(current)
+        return ResidentServer(current, daemon)
     except OSError as e:
         log.info("pushes are served by `fmirror serve` alone: no hand-over socket (%s)", e)
         return None

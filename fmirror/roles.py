@@ -23,18 +23,28 @@ log = logging.getLogger(__name__)
 # line each way to the peer's daemon: cheap, but no need for every round).
 PEER_CHECK_INTERVAL = 5.0
 PEER_QUERY_TIMEOUT = 5.0
+# A master does not ask a peer that told it its state (with the peer's own query) this
+# recently: the peer's next query is due in PEER_CHECK_INTERVAL, the margin is for its lateness.
+REPORT_FRESH = 2 * PEER_CHECK_INTERVAL
 
 
-def query_peers(cfg, peers, timeout=PEER_QUERY_TIMEOUT, links=None) -> dict:
-    """name -> the peer's state dict, for the peers that answered (over links, the daemon's, if given)."""
+def query_peers(cfg, peers, timeout=PEER_QUERY_TIMEOUT, links=None, report=None) -> dict:
+    """name -> the peer's state dict, for the peers that answered (over links, the daemon's, if given).
+
+    report: this node's own state, told to each peer as the query's input (protocol.peer_report).
+    """
     answers = {}
+    told = json.dumps(report).encode() if report is not None else None
 
     def one(peer):
         try:
-            answers[peer.name] = json.loads(ssh.call(cfg, peer, protocol.request("state"), timeout=timeout,
-                                                     links=links))
+            answers[peer.name] = json.loads(ssh.call(cfg, peer, protocol.request("state"), input=told,
+                                                     timeout=timeout, links=links))
         except (Error, ValueError):
             pass
+    if len(peers) == 1:
+        one(peers[0])      # the usual pair: no thread to start for it
+        return dict(answers)
     # Daemon threads, not an executor: Python joins executor threads at exit, and a
     # stopping daemon must not wait out a query to a peer that is gone.
     threads = [threading.Thread(target=one, args=(p,), daemon=True, name="peer-query") for p in peers]
@@ -43,6 +53,11 @@ def query_peers(cfg, peers, timeout=PEER_QUERY_TIMEOUT, links=None) -> dict:
     for t in threads:
         t.join(timeout + 1)
     return dict(answers)
+
+
+def fresh_reports(reports: dict, now: float, fresh: float = REPORT_FRESH) -> dict:
+    """name -> state of the peers' own reports (name -> (state, monotonic time heard)) younger than `fresh`."""
+    return {name: state for name, (state, at) in reports.items() if now - at < fresh}
 
 
 def _answer(dad) -> bool | None:
@@ -57,22 +72,36 @@ def _answer(dad) -> bool | None:
 
 
 class _Periodic:
-    """Runs fn in the background at most every `every` seconds; keeps the last result."""
+    """Runs fn every `every` seconds in a thread of its own, the first time at once; keeps the last result.
 
-    def __init__(self, fn, every):
+    One thread for the runner's life rather than one per run: a thread's start
+    was most of what an idle daemon spent on its checks. on_result() is called
+    after each run, from that thread.
+    """
+
+    def __init__(self, fn, every, on_result=None):
         self.fn, self.every = fn, every
-        self.result, self.at, self.thread = None, None, None
-        self.next = 0.0
+        self.on_result = on_result or (lambda: None)
+        self.result, self.at = None, None
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True, name="peer-check")
 
-    def poke(self):
-        now = time.monotonic()
-        if now >= self.next and (self.thread is None or not self.thread.is_alive()):
-            self.next = now + self.every
-            self.thread = threading.Thread(target=self._run, daemon=True, name="peer-check")
-            self.thread.start()
+    def start(self):
+        self.thread.start()
 
-    def _run(self):
-        self.result, self.at = self.fn(), time.time()
+    def stop(self):
+        """No further run; one under way is not waited for (a query to a peer that is gone takes its timeout)."""
+        self.stopping.set()
+
+    def _loop(self):
+        while not self.stopping.is_set():
+            began = time.monotonic()
+            result = self.fn()
+            if self.stopping.is_set():
+                return
+            self.result, self.at = result, time.time()
+            self.on_result()
+            self.stopping.wait(max(0.0, began + self.every - time.monotonic()))
 
 
 class SlaveRunner:
@@ -91,8 +120,10 @@ class SlaveRunner:
     def start(self):
         if self.cfg.floating_ip and vip.release(self.cfg):
             log.warning("a slave held the floating IP %s: dropped it", self.cfg.floating_ip.address)
+        self.master_report.start()
 
     def stop(self):
+        self.master_report.stop()
         self.upkeep.stop()
 
     def tick(self):
@@ -100,7 +131,7 @@ class SlaveRunner:
 
     def _ask_master(self):
         master = self.d.master_node()
-        return query_peers(self.cfg, [master], links=self.d.links).get(master.name)
+        return query_peers(self.cfg, [master], links=self.d.links, report=self.d.report()).get(master.name)
 
     def _other_slaves(self):
         master = self.d.master_node().name
@@ -139,7 +170,6 @@ class SlaveRunner:
         checks = {n: p for n, p in results.items() if n != "witness" and not n.startswith("slave ")}
         good = all(p.ok for p in checks.values())
         self._witness(results.get("witness"))
-        self.master_report.poke()
         change = self.hyst.feed(good)
         role, epoch = self.d.state.role.value, self.d.state.epoch
         if change is Verdict.DOWN:
@@ -221,24 +251,50 @@ class MasterRunner:
     def __init__(self, d, claim_ip: bool, watching=None):
         self.d, self.cfg = d, d.cfg
         self.replicator = Replicator(d.cfg, lambda: d.state.epoch, on_refused=d.on_refused, metrics=d.metrics,
-                                     on_brake=self._brake_engaged, links=d.links)
+                                     on_brake=self._brake_engaged, links=d.links, wake=d.wakeup.set)
         m = self.cfg.monitor
         self.hyst = Hysteresis(m.fall, m.rise)
         self.next_round = 0.0
         self.claim_pending = claim_ip and bool(self.cfg.floating_ip)
         self.watching = watching
         self.isolated = False
-        self.peer_check = _Periodic(lambda: query_peers(self.cfg, self.cfg.peers, links=d.links),
-                                    PEER_CHECK_INTERVAL)
+        # name -> (state, monotonic time): what peers said of themselves with their own state queries.
+        self.reports = {}
+        self.peer_check = _Periodic(self._check_peers, PEER_CHECK_INTERVAL, on_result=self._checked)
 
     def start(self):
         self.replicator.start(self.watching)
+        self.peer_check.start()
+
+    def heard(self, report: dict):
+        """A peer told its state with its own query (the serving thread): no need to ask it ourselves."""
+        self.reports[report["node"]] = (report, time.monotonic())
+        if newer_master(self.d.state.epoch, {report["node"]: report}):
+            self.d.wakeup.set()
+
+    def _checked(self):
+        # Only a newer epoch needs the loop at once; the rest is read by status.
+        if newer_master(self.d.state.epoch, self.peer_check.result or {}):
+            self.d.wakeup.set()
+
+    def _check_peers(self) -> dict:
+        """name -> state of every peer: what it told us lately, or else what it answers now.
+
+        An idle pair exchanges one query per interval instead of two: the slave
+        asks its master anyway (SlaveRunner), and tells it its own state with it.
+        """
+        told = fresh_reports(dict(self.reports), time.monotonic())
+        ask = [p for p in self.cfg.peers if p.name not in told]
+        if not ask:
+            return told
+        return {**told, **query_peers(self.cfg, ask, links=self.d.links, report=self.d.report())}
 
     def _brake_engaged(self, peer, engaged):
         self.d.events.emit(Event.DELETION_BRAKE, "master", self.d.state.epoch,
                            f"{peer.name}: {engaged.deletes} deletions under {engaged.path} paused")
 
     def stop(self):
+        self.peer_check.stop()
         self.replicator.stop()
 
     def drain(self, seconds) -> bool:
@@ -248,24 +304,33 @@ class MasterRunner:
         """Every slave had its first full reconciliation tried: a dead slave must not hold back the service."""
         return self.replicator.first_sync_tried()
 
+    def _rounds(self) -> bool:
+        """Whether this master has monitor rounds to run: the claim at start, or watching its own reach."""
+        return self.claim_pending or bool(self.cfg.monitor.witness and self.cfg.floating_ip)
+
     def tick(self):
-        return max(0.01, min(self.next_round - time.monotonic(), self.replicator.tick()))
+        # Without rounds the loop sleeps until the replicator's next due work: a peer
+        # check's answer, an acknowledgement to save or a suspension wakes it sooner.
+        due = self.replicator.tick()
+        if self._rounds():
+            due = min(due, self.next_round - time.monotonic())
+        return max(0.01, due)
 
     def cycle(self):
         sentence = self.replicator.cycle()
+        # Reports of any age: an epoch above ours, once seen, means we were replaced.
+        told = {name: state for name, (state, _) in dict(self.reports).items()}
+        newer = (newer_master(self.d.state.epoch, told)
+                 or newer_master(self.d.state.epoch, self.peer_check.result or {}))
+        if newer:
+            return self.d.request_suspend(f"{newer[0]} is at epoch {newer[1]}, above ours", newer[0])
         now = time.monotonic()
-        if now < self.next_round:
+        if not self._rounds() or now < self.next_round:
             return sentence
         m = self.cfg.monitor
         self.next_round = now + m.interval
-        newer = newer_master(self.d.state.epoch, self.peer_check.result or {})
-        if newer:
-            return self.d.request_suspend(f"{newer[0]} is at epoch {newer[1]}, above ours", newer[0])
-        self.peer_check.poke()
         if self.claim_pending:
             return self._claim_at_start()
-        if not m.witness or not self.cfg.floating_ip:
-            return sentence
         tasks = {f"slave {p.name}": (lambda a=p.address: probes.icmp(a, m.timeout)) for p in self.cfg.peers}
         tasks["witness"] = lambda: probes.icmp(m.witness, m.timeout)
         results = self.d.prober.round(tasks, m.timeout)

@@ -58,6 +58,10 @@ class Notifier:
         environ = os.environ if environ is None else environ
         return cls(socket_address(environ.get("NOTIFY_SOCKET")), watchdog_seconds(environ, os.getpid()))
 
+    def listening(self) -> bool:
+        """Whether anyone receives what is sent (systemd): without, STATUS= lines are not worth making."""
+        return self.address is not None
+
     def watchdog_interval(self) -> float | None:
         """Seconds between watchdog pings (half of WATCHDOG_USEC), or None without a watchdog."""
         return self._interval

@@ -64,17 +64,18 @@ DAEMON_ANSWER = 1.0
 
 
 def serve_state(cfg: Config, args, chan) -> int:
+    """This node's state; a report of the asker's own that came with it goes to the serving daemon."""
     s = state_mod.load(cfg)
-    out = {"node": s.node, "role": s.role.value, "epoch": s.epoch, "role_since": s.role_since, "master": s.master}
     try:
-        st = control.call(cfg.state_dir, "status", timeout=DAEMON_ANSWER)
-        slaves = st.get("slaves", {}).values()
-        ages = [x["oldest_unsent_age"] for x in slaves if x["oldest_unsent_age"] is not None]
-        out["daemon"] = {"running": True, "unsent": sum(x["unsent"] for x in slaves),
-                         "oldest_unsent_age": max(ages, default=None)}
+        st = (chan.daemon.status() if chan.daemon is not None
+              else control.call(cfg.state_dir, "status", timeout=DAEMON_ANSWER))
     except Error:
-        out["daemon"] = {"running": False}
-    chan.answer(out)
+        st = None
+    chan.answer(protocol.state_answer(s, st))
+    # Over a link only: there the input came whole with the request, and the daemon serves it.
+    report = protocol.peer_report(chan.input, [n for n in cfg.nodes if n != cfg.node])
+    if report is not None and chan.daemon is not None:
+        chan.daemon.heard(report)
     return ExitCode.OK
 
 
@@ -362,7 +363,7 @@ def serve_link(cfg: Config, args, chan) -> int:
             command, data = protocol.read_link_request(line)
         except ValueError:
             break
-        inner = channel_mod.captured(data, parking=chan.parking)
+        inner = channel_mod.captured(data, parking=chan.parking, daemon=chan.daemon)
         verb = command.split(None, 2)[1:2]
         if verb and verb[0] in protocol.LINKED:
             status = main(cfg, command, inner)

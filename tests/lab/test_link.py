@@ -11,19 +11,24 @@ def _link(mirror, host="master", peer="slave") -> dict:
     return mirror.status(host)["links"].get(peer, {"requests": 0, "broken": 0})
 
 
-def test_peer_checks_and_renames_start_no_process_on_the_slave(mirror):
+def test_peer_checks_and_renames_start_no_process_on_the_peer(mirror):
     (mirror.m() / "dir").mkdir()
     _arrives(mirror, "dir/a.txt", "a")
-    before, served = _link(mirror), _handoff(mirror)["served"]
-    # The master asks for the slave's state every 5 s: over the link, nothing starts there.
-    wait_until(lambda: _link(mirror)["requests"] >= before["requests"] + 2, 30, "two peer checks over the link")
-    assert _handoff(mirror)["served"] == served
+    wait_until(lambda: mirror.status()["peers"], 30, "the master knowing its slave")
+    before, slave_before = _link(mirror), _link(mirror, "slave", "master")
+    served = mirror.status("master")["handoff"]["served"]
+    # The slave asks for the master's state every 5 s, over the link (nothing starts on the
+    # master), and tells its own with it: the master, told, asks nothing of the slave.
+    wait_until(lambda: _link(mirror, "slave", "master")["requests"] >= slave_before["requests"] + 3, 30,
+               "three checks of the master over the link")
+    assert mirror.status("master")["handoff"]["served"] == served
+    assert _link(mirror)["requests"] == before["requests"]
+    assert mirror.status()["peers"]["slave"]["role"] == "slave"
     os.rename(mirror.m() / "dir", mirror.m() / "moved")
     wait_until(lambda: (mirror.s() / "moved/a.txt").exists() and not (mirror.s() / "dir").exists(), 30,
                "the rename on the slave")
     assert _link(mirror)["broken"] == 0
-    # The slave asks the master the same way.
-    wait_until(lambda: _link(mirror, "slave", "master")["requests"] >= 1, 30, "the slave's check of the master")
+    assert _link(mirror)["requests"] > before["requests"]
 
 
 def test_a_config_edit_on_the_slave_closes_the_link_and_requests_go_the_ordinary_way(mirror):
@@ -34,4 +39,8 @@ def test_a_config_edit_on_the_slave_closes_the_link_and_requests_go_the_ordinary
     # The link the daemon served ended at the edit; the next one is served by `fmirror serve` itself.
     wait_until(lambda: _link(mirror)["broken"] > before["broken"], 30, "the old link noticed as closed")
     after = _link(mirror)
+    # The slave tells the master its state, so the master's next request is a rename, not a check.
+    (mirror.m() / "dir2").mkdir()
+    _arrives(mirror, "dir2/b.txt", "b")
+    os.rename(mirror.m() / "dir2", mirror.m() / "moved2")
     wait_until(lambda: _link(mirror)["requests"] > after["requests"], 30, "requests over the new link")
