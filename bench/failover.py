@@ -43,6 +43,7 @@ TRIALS, QUICK_TRIALS = 10, 2
 LOSS_SECONDS, QUICK_LOSS_SECONDS = 600, 20
 LOSS_PERCENT = 5
 POLL = 0.05                 # the client's polling interval, s
+CLIENT_RESOLUTION = 0.001   # s: the client logs when each request began to the millisecond
 # The cut waits a random part of this after the client's first answer: both tools work on a
 # grid (fmirror's rounds, keepalived's adverts; the longest period is keepalived's advert_int
 # 1 s) that starts with the lab, and a cut at a fixed delay from that start would fall at
@@ -351,7 +352,9 @@ def targets(failover: list, loss: list) -> list:
            ("client-visible failover, fast setting", "no slower than keepalived at advert_int 0.1",
             f"{seconds(fast)} vs {seconds(fast_ka)}",
             None if not fast or not fast_ka or None in (fast["median"], fast_ka["median"])
-            else fast["median"] <= fast_ka["median"])]
+            # Within what the client's log can tell apart: two medians of the same 50 ms step
+            # differ in their float noise (0.35000014 against 0.35000002 s in one run).
+            else fast["median"] <= fast_ka["median"] + CLIENT_RESOLUTION)]
     for row in lossy:
         measured = row.get("promotions") is not None
         out.append((f"false failovers, {row['loss_percent']} % loss", "zero",
