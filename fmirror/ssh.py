@@ -13,6 +13,9 @@ CONNECT_TIMEOUT = 5
 # 0.2 s later, skips the handshake; it exits by itself when idle.
 CONTROL_PERSIST = 60
 LINK_RETRY_MIN = 1.0   # s: the ordinary try after a link failed at its deadline
+# What ssh says when the shared connection it went through ended under it: another
+# process (a daemon stopping its runner, close() below) told that connection to exit.
+MUX_FAILED = b"mux_client"
 
 
 class PeerRefused(Refused):
@@ -31,10 +34,10 @@ def control_dir(cfg: Config) -> str:
     return os.path.join(cfg.state_dir, "ssh")
 
 
-def ssh_argv(cfg: Config) -> list:
-    """ssh options shared by every connection to a peer (no host, no command)."""
+def ssh_argv(cfg: Config, shared: bool = True) -> list:
+    """ssh options of every connection to a peer (no host, no command); shared: through the one connection kept."""
     t = cfg.transport
-    return [
+    own = [
         "ssh", "-i", t.ssh_key, "-p", str(t.ssh_port), "-l", t.ssh_user,
         "-o", "BatchMode=yes",
         "-o", "IdentitiesOnly=yes",
@@ -43,6 +46,10 @@ def ssh_argv(cfg: Config) -> list:
         "-o", f"UserKnownHostsFile={os.path.join(cfg.state_dir, 'known_hosts')}",
         "-o", f"ConnectTimeout={CONNECT_TIMEOUT}",
         "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
+    ]
+    if not shared:
+        return own
+    return own + [
         "-o", "ControlMaster=auto",
         "-o", f"ControlPath={os.path.join(control_dir(cfg), '%C')}",
         "-o", f"ControlPersist={CONTROL_PERSIST}",
@@ -77,6 +84,10 @@ def call(cfg: Config, peer: Node, words: list, input: bytes | None = None, timeo
         timeout = max(LINK_RETRY_MIN, timeout - (time.monotonic() - began))
     prepare(cfg)
     result = process.run(argv, input=input, timeout=timeout, check=False)
+    if result.returncode == 255 and MUX_FAILED in result.stderr:
+        # The shared connection was closing as we used it: once more on a connection of our own.
+        argv = ssh_argv(cfg, shared=False) + [peer.address, shlex.join(words)]
+        result = process.run(argv, input=input, timeout=timeout, check=False)
     return _outcome(peer, argv, result.returncode, result.stdout, result.stderr)
 
 
