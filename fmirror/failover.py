@@ -75,13 +75,18 @@ def _make_room(d, new_epoch: int) -> None:
     cfg, master = d.cfg, d.master_node()
     try:
         answer = json.loads(ssh.call(cfg, master, protocol.request("demote", "--epoch", new_epoch, "--from", cfg.node),
-                                     timeout=STEP_DOWN_DRAIN + 15))
+                                     timeout=STEP_DOWN_DRAIN + 15, shared=False))
         log.info("%s stepped down: now %s%s", master.name, answer.get("role"),
                  ", every change drained to us" if answer.get("drained") else "")
         if _ip_quiet(cfg, DAD_SETTLE):
             return
     except Error as e:
         log.warning("could not ask %s to step down: %s", master.name, e)
+        # The answer that sent us here is as old as the request: an isolated
+        # master drops the IP on its own, and may have done so meanwhile.
+        if not vip.someone_answers(cfg):
+            log.info("the floating IP went quiet while we asked: %s let go of it", master.name)
+            return
     if cfg.hooks.fence:
         if hooks.run(cfg, "fence", cfg.hooks.fence, Event.FENCED.value, d.state.role.value, d.state.epoch, master.name):
             d.events.emit(Event.FENCED, d.state.role.value, d.state.epoch, f"fenced {master.name}")

@@ -66,15 +66,18 @@ def prepare(cfg: Config) -> None:
 
 
 def call(cfg: Config, peer: Node, words: list, input: bytes | None = None, timeout: float = 30,
-         links=None) -> bytes:
+         links=None, shared: bool = True) -> bytes:
     """Send a request to the peer's `fmirror serve`; return its stdout.
 
     links (link.Links, the daemon's): protocol.LINKED requests go over the
     session kept open to the peer, and the ordinary way if that fails.
+    shared=False: on a connection of its own, for a peer judged down, whose
+    shared connection may be dead and would hold the request until its
+    keepalives give up (15 s) where a new one fails within ConnectTimeout.
     Raises PeerRefused when the peer said no, PeerUnreachable when ssh could
     not get there, CommandError for anything else.
     """
-    argv = ssh_argv(cfg) + [peer.address, shlex.join(words)]
+    argv = ssh_argv(cfg, shared) + [peer.address, shlex.join(words)]
     if links is not None and words[1] in protocol.LINKED:
         began = time.monotonic()
         answer = links.call(cfg, peer, words, input, timeout)
@@ -84,7 +87,7 @@ def call(cfg: Config, peer: Node, words: list, input: bytes | None = None, timeo
         timeout = max(LINK_RETRY_MIN, timeout - (time.monotonic() - began))
     prepare(cfg)
     result = process.run(argv, input=input, timeout=timeout, check=False)
-    if result.returncode == 255 and MUX_FAILED in result.stderr:
+    if shared and result.returncode == 255 and MUX_FAILED in result.stderr:
         # The shared connection was closing as we used it: once more on a connection of our own.
         argv = ssh_argv(cfg, shared=False) + [peer.address, shlex.join(words)]
         result = process.run(argv, input=input, timeout=timeout, check=False)
