@@ -199,6 +199,12 @@ class ChangeLog:
                     q.full_requested = self.seq
             self.lock.notify_all()
 
+    def caught_up(self):
+        # Written out, not yet made durable (sync_journal does that before a
+        # push): a `changes` request served by another process reads the file.
+        if self.journal is not None:
+            self.journal.flush()
+
     def _journal(self, root, rel):
         if self.journal is not None:
             self.journal.append(self.seq, root, rel)

@@ -47,6 +47,11 @@ class Journal:
             self.last = seq
             self.dirty = True
 
+    def flush(self) -> None:
+        """Hand what was appended to the kernel: other processes reading the file see it."""
+        with self.lock:
+            self.f.flush()
+
     def sync(self) -> None:
         """Make what was appended before this call durable (before a push relies on it).
 

@@ -130,14 +130,7 @@ class ResidentServer:
 
     def _serve(self, cfg, command, chan) -> int:
         try:
-            return exit_status(serve.main(cfg, command, chan))
-        except Error as e:
-            chan.say(f"fmirror: {e}")
-            return e.exit_code
-        except Exception as e:  # one bad request must not take the daemon down
-            log.exception("handed-over request failed")
-            chan.say(f"fmirror: internal error: {type(e).__name__}: {e}")
-            return ExitCode.FAILED
+            return answer(cfg, command, chan)
         finally:
             with self.lock:
                 self.running = {p for p in self.running if p.poll() is None}
@@ -184,3 +177,20 @@ def start(current, daemon=None) -> ResidentServer | None:
     except OSError as e:
         log.info("pushes are served by `fmirror serve` alone: no hand-over socket (%s)", e)
         return None
+
+
+def answer(cfg, command, chan) -> int:
+    """Serve one handed-over request on chan; its exit status. Never raises: the daemon goes on."""
+    try:
+        return exit_status(serve.main(cfg, command, chan))
+    except Error as e:
+        chan.say(f"fmirror: {e}")
+        return e.exit_code
+    except ConnectionError:
+        # The requester's ssh session ended before our answer: nobody is left to tell.
+        log.debug("handed-over request: the requester went away")
+        return ExitCode.FAILED
+    except Exception as e:  # one bad request must not take the daemon down
+        log.exception("handed-over request failed")
+        chan.say(f"fmirror: internal error: {type(e).__name__}: {e}")
+        return ExitCode.FAILED

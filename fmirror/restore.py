@@ -34,16 +34,17 @@ CATEGORIES = {
 
 def find_master(cfg: Config, live) -> tuple:
     """(node, its state) of the current master, which must have a higher epoch than ours."""
-    answers = {}
+    answers, failures = {}, {}
     for peer in cfg.peers:
         try:
             answers[peer.name] = json.loads(ssh.call(cfg, peer, protocol.request("state"), timeout=15))
-        except (Error, ValueError):
-            continue
+        except (Error, ValueError) as e:
+            failures[peer.name] = str(e)
     masters = [(st["epoch"], name) for name, st in answers.items() if st.get("role") == Role.MASTER.value]
     if not masters:
-        reached = ", ".join(f"{n}: {st.get('role')}" for n, st in answers.items()) or "none answered"
-        raise Refused(f"no current master found among the peers ({reached})")
+        reached = [f"{n}: {st.get('role')}" for n, st in answers.items()]
+        reached += [f"{n} did not answer: {why}" for n, why in failures.items()]
+        raise Refused(f"no current master found among the peers ({'; '.join(reached)})")
     epoch, name = max(masters)
     if epoch <= live.epoch:
         raise Refused(f"{name} is master at epoch {epoch}, not above this node's epoch {live.epoch}: "

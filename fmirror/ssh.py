@@ -107,6 +107,12 @@ def _outcome(peer: Node, argv: list, returncode: int, stdout: bytes, stderr: byt
 
 
 def close(cfg: Config, peer: Node) -> None:
-    """Ask the shared connection to the peer to exit, so none is left behind."""
-    argv = ssh_argv(cfg) + ["-O", "exit", peer.address]
+    """Ask the shared connection to the peer to end, so none is left behind.
+
+    `-O stop`, not `-O exit`: the connection takes no new sessions (a new
+    caller makes its own) and ends with the last one. `exit` ended it at
+    once, under a request another fmirror command on this node was making
+    through it (restore, started as the daemon suspended itself).
+    """
+    argv = ssh_argv(cfg) + ["-O", "stop", peer.address]
     process.run(argv, timeout=5, check=False)

@@ -77,6 +77,8 @@ class Watcher:
     - full_sync_needed(reason): events were or will be lost: the queue
       overflowed, a directory could not be watched (see unwatched), a root
       was deleted, moved or unmounted, or a missing root appeared.
+    - caught_up(): every event read so far is handled, and the queue read
+      empty: what was reported may be written out for others to read.
 
     excluded(root, rel, is_dir) leaves a path out of the mirror; excluded
     directories are not watched at all.
@@ -165,7 +167,9 @@ class Watcher:
         # before these drain() calls has been dispatched.
         with self._drain_lock:
             waiters, self._drain_waiters = self._drain_waiters, []
+        read = False
         while events := self._ino.read():
+            read = True
             self._grace_end = time.monotonic() + MOVE_GRACE
             self._event_at = self._read_bytes
             self._read_bytes += sum(event.size for event in events)
@@ -175,6 +179,8 @@ class Watcher:
                 if not skip:
                     self._dispatch(event)
                 self._event_at += event.size
+        if read:
+            self._sink.caught_up()
         now = time.monotonic()
         self._moved_out(lambda move: move.deadline <= now)
         self._retry_lost_walks()

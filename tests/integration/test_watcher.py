@@ -41,6 +41,9 @@ class RecordingSink:
     def full_sync_needed(self, reason):
         self._record("full_sync_needed", reason)
 
+    def caught_up(self):
+        pass
+
     def take(self):
         with self._lock:
             calls, self.calls = self.calls, []
@@ -396,7 +399,7 @@ class Sink:
         self.full_syncs.append(reason)
     def changed(self, *args):
         pass
-    deleted = renamed = changed
+    deleted = renamed = caught_up = changed
 
 sink = Sink()
 watcher = Watcher([sys.argv[1].encode()], lambda *args: False, sink)

@@ -1,8 +1,11 @@
 """The hand-over of a push to the running daemon: the forced command's parsing, the request, the daemon's choice."""
 
+import io
+import logging
 import os
 
-from fmirror import handoff, locations, resident
+from fmirror import channel, handoff, locations, resident
+from fmirror.errors import ExitCode
 
 PUSH = "fmirror/1 push --epoch 3 --from alpha -- --server -logDtpre.iLsfxCIvu . /srv/www/"
 
@@ -70,3 +73,17 @@ def test_each_config_file_has_its_own_short_socket():
     assert a == locations.handoff_socket("/etc/fmirror/fmirror.yaml")
     assert a != locations.handoff_socket("/srv/other/fmirror.yaml")
     assert os.path.dirname(a) == locations.RUN_DIR and len(a) < 100
+
+
+def test_a_requester_gone_before_the_answer_is_no_internal_error(caplog):
+    # The ssh session ended (its reader closed) while the daemon was still on
+    # the request: saying why it was refused breaks the pipe. Nobody is left
+    # to tell; that is not a daemon failure to log with a traceback.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    chan = channel.Channel(io.BytesIO(), io.BytesIO(), open(write_end, "wb", buffering=0), become=None)
+    with caplog.at_level(logging.DEBUG, logger="fmirror.resident"):
+        status = resident.answer(None, "fmirror/1 no-such-request", chan)
+    assert status == ExitCode.FAILED
+    assert [r.levelname for r in caplog.records] == ["DEBUG"]
+    chan.stderr.close()
