@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from fmirror import inotify as ino
+from fmirror.leaves import Leaves
 from fmirror.tree import Tree
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ class Watcher:
         self._ino = ino.Inotify()
         self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._tree = Tree()
+        self._leaves = Leaves()
         self._tops: list[int | None] = [None] * len(self._roots)  # each root's top node
         self._moves: dict[int, _MovedFrom] = {}  # cookie → rename half waiting for its pair
         self._read_bytes = 0  # stream offset: bytes of events read so far
@@ -399,7 +401,8 @@ class Watcher:
                 continue
             self._tree.set_horizon(node, horizon)
             top = node if top is None else top
-            for entry in _subdirs(path):
+            # Asked after the watch, as the listing is: a directory made since is reported by it.
+            for entry in () if self._leaves.leaf(path) else _subdirs(path):
                 child_rel = rel + b"/" + entry.name if rel else entry.name
                 if not self._excluded(root, child_rel, True):
                     stack.append((node, entry.name, entry.path, child_rel))
