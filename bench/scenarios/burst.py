@@ -19,6 +19,10 @@ BURSTS = (Burst(0, 20_000, 4 * KiB), Burst(0, 10, 50 * MB), Burst(1000, 50, 4 * 
 QUICK_BURSTS = (Burst(0, 2_000, 4 * KiB), Burst(0, 2, 10 * MB), Burst(50, 20, 4 * KiB))
 START_TIMEOUT = 120
 ARRIVAL_TIMEOUT = 300    # every tool converges within a minute; a hung one is reported as failed
+# Each tool runs each burst this many times, in an order turned by one every round, and the
+# median counts: on this machine the same writer took from 1 to 4.4 s alone, from one run to
+# the next, so one run per tool compared the machine's moods as much as the tools.
+ROUNDS, QUICK_ROUNDS = 3, 1
 
 
 def tool_names(quick: bool) -> list:
@@ -27,11 +31,32 @@ def tool_names(quick: bool) -> list:
 
 
 def run(bench: Bench) -> dict:
-    rows = []
+    trials = []
+    tools = [Rsync(bench.lab)] + live_tools(bench.lab, bench.quick)
     for burst in QUICK_BURSTS if bench.quick else BURSTS:
-        for tool in [Rsync(bench.lab)] + live_tools(bench.lab, bench.quick):
-            rows.append(attempt(lambda: one_run(bench, tool, burst), tool.name, case=burst.label))
-    return {"reference": Rsync.name, "rows": rows}
+        for round_ in range(QUICK_ROUNDS if bench.quick else ROUNDS):
+            turn = round_ % len(tools)
+            for tool in tools[turn:] + tools[:turn]:
+                trials.append(attempt(lambda: one_run(bench, tool, burst), tool.name, case=burst.label))
+    return {"reference": Rsync.name, "rows": summary(trials), "trials": trials}
+
+
+def summary(trials: list) -> list:
+    """One row per tool and burst: the medians of its trials, every trial's time, any failure or difference."""
+    rows = []
+    for key in dict.fromkeys((t["tool"], t["case"]) for t in trials):
+        mine = [t for t in trials if (t["tool"], t["case"]) == key]
+        done = [t for t in mine if t.get("seconds") is not None]
+        row = {"tool": key[0], "case": key[1],
+               "seconds": stats.median([t["seconds"] for t in done]),
+               "write_seconds": stats.median([t["write_seconds"] for t in done]),
+               "each": [t["seconds"] for t in done],
+               "differs": [d for t in mine for d in t.get("differs") or []]}
+        failed = [t["failed"] for t in mine if t.get("failed")]
+        if failed:
+            row["failed"] = f"{len(failed)} of {len(mine)} runs: {failed[0]}"
+        rows.append(row)
+    return rows
 
 
 def one_run(bench: Bench, tool, burst: Burst) -> dict:
@@ -55,7 +80,9 @@ def one_run(bench: Bench, tool, burst: Burst) -> dict:
 
 def section(result: dict) -> list:
     lines = ["Time from the first write of the burst until the slave holds every file (then a full "
-             "compare of content, modes and mtimes). One-shot rsync starts when the writes end. The "
+             "compare of content, modes and mtimes); the median of each tool's runs, every run's time "
+             "in the last column (the tools take turns, in an order turned by one each round). "
+             "One-shot rsync starts when the writes end. The "
              "writer is the same for every tool, but the time it takes (\"writing\") is not: a live "
              "tool works beside it on the same cores, and so do other people's tests on this shared "
              "machine. \"Last write → converged\" is how long the slave lagged once the writing was "
@@ -67,9 +94,10 @@ def section(result: dict) -> list:
         lag = r["seconds"] - r["write_seconds"] if r.get("seconds") is not None else None
         rows.append([r["case"], r["tool"], num(r.get("write_seconds"), unit="s"),
                      num(r.get("seconds"), unit="s"), num(lag, unit="s"),
-                     times(stats.ratio(r.get("seconds"), ref[0].get("seconds") if ref else None))])
+                     times(stats.ratio(r.get("seconds"), ref[0].get("seconds") if ref else None)),
+                     ", ".join(num(v) for v in r.get("each", [])) or "-"])
     return lines + table(["burst", "tool", "writing", "first write → converged", "last write → converged",
-                          "ratio"], rows)
+                          "ratio", "runs (s)"], rows)
 
 
 def cases(result: dict) -> list:
