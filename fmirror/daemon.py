@@ -18,6 +18,7 @@ from fmirror.config.model import Role
 from fmirror.errors import Error, Failed
 from fmirror.hooks import Events
 from fmirror.metrics import Metrics
+from fmirror.monitor import newer_master
 from fmirror.probes import Prober
 from fmirror.roles import MasterRunner, SlaveRunner, SuspendedRunner
 from fmirror.sdnotify import Notifier
@@ -215,8 +216,12 @@ class Daemon:
         return None
 
     def on_refused(self, peer, refusal):
-        """A slave refused our push. A higher epoch there means we were replaced."""
-        if refusal.epoch > self.state.epoch:
+        """A slave refused our push. A newer epoch there means we were replaced.
+
+        By the rule of the state queries (monitor.newer_master): a suspended
+        node's epoch is the one it lost at, and proves nothing newer.
+        """
+        if newer_master(self.state.epoch, {peer.name: {"role": refusal.role, "epoch": refusal.epoch}}):
             self.request_suspend(f"{peer.name} refused our push at epoch {self.state.epoch}: it knows epoch "
                                  f"{refusal.epoch} ({refusal.reason})", self.state.master)
 

@@ -8,6 +8,7 @@ import json
 
 import yaml
 
+from fmirror.errors import Failed
 from fmirror.lab import FMIRROR, Lab
 from fmirror.lab.wait import wait_until
 
@@ -61,6 +62,9 @@ def wait_synced(lab: Lab, master: str, timeout: float = 60):
             st = status(lab, master)
         except Exception:
             return False
+        if st.get("role") == "suspended":
+            # It will not sync again before a restore: say so now, not after the timeout.
+            raise Failed(f"lab: {master} suspended itself before it synced: {st.get('reason')}")
         slaves = st.get("slaves", {})
         return slaves and all(s["last_full_sync"] and not s["unsent"] and not s["full_sync_pending"]
                               for s in slaves.values())

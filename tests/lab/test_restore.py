@@ -155,5 +155,17 @@ def test_restore_refuses_when_not_suspended_or_no_newer_master(make_lab):
     data = json.loads(state_file.read_text())
     data["epoch"] = 7
     state_file.write_text(json.dumps(data))
+    # The new master's pushes to it are refused at epoch 7 now, by the full `fmirror serve`.
+    # A suspended node's epoch proves nothing newer: the new master must stay master.
+    edited = time.time()
+
+    def refused_since():
+        st = cluster.status("slave")
+        # Not master any more: the assertion below says so.
+        return st["role"] != "master" or (st["slaves"]["master"]["last_error_at"] or 0) > edited + 0.5
+
+    wait_until(refused_since, 60, "a push refused at epoch 7")
+    time.sleep(1)   # a suspension would be taken at the daemon's next cycle
+    assert cluster.status("slave")["role"] == "master"
     result = lab.fmirror("master", "restore", "--yes", timeout=60)
     assert result.returncode == 3 and b"not above this node's epoch 7" in result.stderr
