@@ -13,9 +13,6 @@ CONNECT_TIMEOUT = 5
 # 0.2 s later, skips the handshake; it exits by itself when idle.
 CONTROL_PERSIST = 60
 LINK_RETRY_MIN = 1.0   # s: the ordinary try after a link failed at its deadline
-# What ssh says when the shared connection it went through ended under it: another
-# process (a daemon stopping its runner, close() below) told that connection to exit.
-MUX_FAILED = b"mux_client"
 
 
 class PeerRefused(Refused):
@@ -87,10 +84,6 @@ def call(cfg: Config, peer: Node, words: list, input: bytes | None = None, timeo
         timeout = max(LINK_RETRY_MIN, timeout - (time.monotonic() - began))
     prepare(cfg)
     result = process.run(argv, input=input, timeout=timeout, check=False)
-    if shared and result.returncode == 255 and MUX_FAILED in result.stderr:
-        # The shared connection was closing as we used it: once more on a connection of our own.
-        argv = ssh_argv(cfg, shared=False) + [peer.address, shlex.join(words)]
-        result = process.run(argv, input=input, timeout=timeout, check=False)
     return _outcome(peer, argv, result.returncode, result.stdout, result.stderr)
 
 
