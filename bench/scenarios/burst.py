@@ -23,6 +23,9 @@ ARRIVAL_TIMEOUT = 300    # every tool converges within a minute; a hung one is r
 # median counts: on this machine the same writer took from 1 to 4.4 s alone, from one run to
 # the next, so one run per tool compared the machine's moods as much as the tools.
 ROUNDS, QUICK_ROUNDS = 3, 1
+# A burst of few big files takes seconds a run, and its runs spread as widely (±10 % here)
+# as the tools differ: more of them cost little and make the median worth comparing.
+BIG_FILES, BIG_ROUNDS = 10, 7
 
 
 def tool_names(quick: bool) -> list:
@@ -34,11 +37,17 @@ def run(bench: Bench) -> dict:
     trials = []
     tools = [Rsync(bench.lab)] + live_tools(bench.lab, bench.quick)
     for burst in QUICK_BURSTS if bench.quick else BURSTS:
-        for round_ in range(QUICK_ROUNDS if bench.quick else ROUNDS):
+        for round_ in range(rounds(burst, bench.quick)):
             turn = round_ % len(tools)
             for tool in tools[turn:] + tools[:turn]:
                 trials.append(attempt(lambda: one_run(bench, tool, burst), tool.name, case=burst.label))
     return {"reference": Rsync.name, "rows": summary(trials), "trials": trials}
+
+
+def rounds(burst: Burst, quick: bool) -> int:
+    if quick:
+        return QUICK_ROUNDS
+    return BIG_ROUNDS if burst.files * max(burst.dirs, 1) <= BIG_FILES else ROUNDS
 
 
 def summary(trials: list) -> list:

@@ -47,10 +47,12 @@ def run(bench: Bench) -> dict:
         rows = [{"tool": REFERENCE, "ready_seconds": Rsync(bench.lab).sync(dry_run=True)},
                 attempt(lambda: fmirror_run(bench, idle), Fmirror.name),
                 attempt(lambda: lsyncd_run(bench, idle), Lsyncd.name_for(LSYNCD_DEFAULT_DELAY))]
+        # With no tool running: the floor under any idle CPU that answers a peer now and then.
+        wake = measure.wake_cost(bench.quick)
     finally:
         workload.fresh(bench.lab)   # millions of files must not outlive the scenario
     return {"reference": REFERENCE, "files": bench.scale_files, "dirs": dirs,
-            "prepare_seconds": prepared, "idle_seconds": idle, "rows": rows}
+            "prepare_seconds": prepared, "idle_seconds": idle, "rows": rows, "wake": wake}
 
 
 def fmirror_run(bench: Bench, idle: float) -> dict:
@@ -65,14 +67,14 @@ def fmirror_run(bench: Bench, idle: float) -> dict:
         ready = max(s["last_full_sync"] for s in slaves) - began
         full_sync = max(s["last_full_sync_seconds"] for s in slaves)
         time.sleep(SETTLE)   # a fixed pause before measuring idleness, nothing to wait for
-        idle_cpu = measure.idle_cpu_percent(tool.pid, idle)
+        idle_cpu, wakes = measure.idle_use(tool.pid, idle)
         changes = change_latencies(bench)
         rss = measure.peak_rss(tool.pid)
     finally:
         tool.stop()
     return {"tool": tool.name, "ready_seconds": ready, "full_sync_seconds": full_sync,
             "watch_seconds": watch_seconds(log.read_text(errors="replace")[log_start:]),
-            "peak_rss_mb": rss / MB, "idle_cpu": idle_cpu,
+            "peak_rss_mb": rss / MB, "idle_cpu": idle_cpu, "idle_wakes": wakes,
             "change_p50": stats.median(changes), "change_max": max(changes)}
 
 
@@ -104,11 +106,12 @@ def lsyncd_run(bench: Bench, idle: float) -> dict:
         wait_until(tool.ready, START_TIMEOUT, f"{tool.name}: startup sync")
         ready = time.monotonic() - began
         time.sleep(SETTLE)   # as for fmirror
-        idle_cpu = measure.idle_cpu_percent(tool.pid, idle)
+        idle_cpu, wakes = measure.idle_use(tool.pid, idle)
         rss = measure.peak_rss(tool.pid)
     finally:
         tool.stop()
-    return {"tool": tool.name, "ready_seconds": ready, "peak_rss_mb": rss / MB, "idle_cpu": idle_cpu}
+    return {"tool": tool.name, "ready_seconds": ready, "peak_rss_mb": rss / MB, "idle_cpu": idle_cpu,
+            "idle_wakes": wakes}
 
 
 def section(result: dict) -> list:
@@ -130,8 +133,26 @@ def section(result: dict) -> list:
                   if r.get("change_p50") is not None else "-")
         rows.append([r["tool"], num(r.get("ready_seconds"), unit="s") + detail,
                      times(stats.ratio(r.get("ready_seconds"), ref["ready_seconds"])),
-                     num(r.get("peak_rss_mb"), unit="MB"), num(r.get("idle_cpu"), unit="%"), change])
-    return lines + table(["tool", "start → ready", "ratio", "peak RSS", "idle CPU", "one change"], rows)
+                     num(r.get("peak_rss_mb"), unit="MB"), num(r.get("idle_cpu"), unit="%"),
+                     num(r.get("idle_wakes")), change])
+    return (lines + table(["tool", "start → ready", "ratio", "peak RSS", "idle CPU", "wake-ups a minute",
+                           "one change"], rows) + wake_lines(result))
+
+
+def wake_lines(result: dict) -> list:
+    """What one wake-up costs here, and what fmirror's wake-ups come to at that price."""
+    wake = result.get("wake")
+    ours = rows_of(result, tool=Fmirror.name)
+    if not wake or not ours or ours[0].get("idle_wakes") is None:
+        return []
+    floor = ours[0]["idle_wakes"] * wake["cold_ms"] / 600   # ms a minute → % of one core
+    return ["", f"Wake-ups are counted as the threads' voluntary context switches. One wake-up of an idle "
+                f"Python thread that does a few microseconds' work costs {num(wake['cold_ms'], unit='ms')} of "
+                f"CPU here (median of {wake['wakes']}, `python -m bench.wake`), the same work done again at "
+                f"once {num(wake['warm_ms'], unit='ms')}: after a sleep the caches are cold. At that price "
+                f"fmirror's wake-ups come to {num(floor, unit='%')}. They are its failover watch (the "
+                f"slave's state query every 5 s, answered on the master, and the master's own peer check), "
+                f"which lsyncd does not have."]
 
 
 def targets(result: dict) -> list:
