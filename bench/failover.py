@@ -36,7 +36,7 @@ from fmirror.lab import Lab, client, unavailable_reason
 from fmirror.lab.cluster import FLOATING, Cluster, config
 from fmirror.lab.wait import wait_until
 
-from bench import keepalived, stats
+from bench import interrupt, keepalived, stats
 from bench.markdown import num, table
 
 TRIALS, QUICK_TRIALS = 10, 2
@@ -592,4 +592,4 @@ def workdir(keep: Path | None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupt.run(main))

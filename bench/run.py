@@ -20,7 +20,7 @@ from pathlib import Path
 
 from fmirror.lab import Lab, unavailable_reason
 
-from bench import report, tools
+from bench import interrupt, report, tools
 from bench.scenarios import Bench, burst, latency, rename, restore, scale
 
 # Failover has its own harness (bench/failover.py: a lab with witness and client
@@ -93,4 +93,4 @@ def run(selected: dict, quick: bool, scale_files: int):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupt.run(main))
