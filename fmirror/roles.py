@@ -60,6 +60,21 @@ def fresh_reports(reports: dict, now: float, fresh: float = REPORT_FRESH) -> dic
     return {name: state for name, (state, at) in reports.items() if now - at < fresh}
 
 
+def next_check(reports: dict, peers, now: float, every: float = PEER_CHECK_INTERVAL,
+               fresh: float = REPORT_FRESH) -> float:
+    """Seconds until a master's peer check has anything to do: the first told report going stale.
+
+    reports: name -> (state, monotonic time heard); peers: the names to know.
+    A peer that told nothing is asked every `every` s. While every peer keeps
+    telling (a slave does with each of its state queries), the check would
+    only find fresh reports: its wake-ups are what an idle master spends.
+    """
+    heard = [reports[name][1] for name in peers if name in reports]
+    if len(heard) < len(peers):
+        return every
+    return max(every, min(heard) + fresh - now)
+
+
 def _answer(dad) -> bool | None:
     """Whether someone answered the duplicate address detection begun with the round; None if unknown."""
     if dad is None:
@@ -79,8 +94,10 @@ class _Periodic:
     after each run, from that thread.
     """
 
-    def __init__(self, fn, every, on_result=None):
-        self.fn, self.every = fn, every
+    def __init__(self, fn, every, on_result=None, next_in=None):
+        """next_in(): how long after a run began the next one comes (else `every`), asked after the run."""
+        self.fn = fn
+        self.next_in = next_in or (lambda: every)
         self.on_result = on_result or (lambda: None)
         self.result, self.at = None, None
         self.stopping = threading.Event()
@@ -101,7 +118,7 @@ class _Periodic:
                 return
             self.result, self.at = result, time.time()
             self.on_result()
-            self.stopping.wait(max(0.0, began + self.every - time.monotonic()))
+            self.stopping.wait(max(0.0, began + self.next_in() - time.monotonic()))
 
 
 class SlaveRunner:
@@ -260,7 +277,8 @@ class MasterRunner:
         self.isolated = False
         # name -> (state, monotonic time): what peers said of themselves with their own state queries.
         self.reports = {}
-        self.peer_check = _Periodic(self._check_peers, PEER_CHECK_INTERVAL, on_result=self._checked)
+        self.peer_check = _Periodic(self._check_peers, PEER_CHECK_INTERVAL, on_result=self._checked,
+                                    next_in=self._next_check)
 
     def start(self):
         self.replicator.start(self.watching)
@@ -276,6 +294,9 @@ class MasterRunner:
         # Only a newer epoch needs the loop at once; the rest is read by status.
         if newer_master(self.d.state.epoch, self.peer_check.result or {}):
             self.d.wakeup.set()
+
+    def _next_check(self) -> float:
+        return next_check(dict(self.reports), [p.name for p in self.cfg.peers], time.monotonic())
 
     def _check_peers(self) -> dict:
         """name -> state of every peer: what it told us lately, or else what it answers now.

@@ -56,3 +56,14 @@ def test_periodic_runs_at_once_then_every_interval_on_one_thread_and_says_each_r
     periodic.stop()
     assert results[:3] == [1, 2, 3]
     assert len(set(threads)) == 1
+
+
+def test_periodic_sleeps_as_long_as_next_in_says():
+    runs = []
+    periodic = _Periodic(lambda: runs.append(time.monotonic()), 0.01, next_in=lambda: 0.3)
+    periodic.start()
+    deadline = time.monotonic() + 10
+    while len(runs) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    periodic.stop()
+    assert runs[1] - runs[0] >= 0.25

@@ -4,7 +4,7 @@ import json
 
 from fmirror import protocol
 from fmirror.config.model import Role
-from fmirror.roles import REPORT_FRESH, fresh_reports
+from fmirror.roles import PEER_CHECK_INTERVAL, REPORT_FRESH, fresh_reports, next_check
 from fmirror.state import State
 
 PEERS = ["slave"]
@@ -46,3 +46,16 @@ def test_no_input_or_a_report_that_is_not_a_peers_state_is_ignored():
 def test_only_reports_younger_than_the_freshness_window_spare_a_query():
     reports = {"a": ({"epoch": 1}, 100.0), "b": ({"epoch": 2}, 100.0 - REPORT_FRESH)}
     assert fresh_reports(reports, now=100.0 + REPORT_FRESH / 2) == {"a": {"epoch": 1}}
+
+
+def test_the_master_checks_again_when_the_first_told_report_goes_stale_not_before():
+    """An idle master whose slave tells its state with each query has nothing to ask: it wakes half as often."""
+    reports = {"a": ({"epoch": 1}, 100.0), "b": ({"epoch": 1}, 103.0)}
+    assert next_check(reports, ["a", "b"], now=101.0) == 100.0 + REPORT_FRESH - 101.0
+    # Never more often than the interval, even with a report about to go stale.
+    assert next_check(reports, ["a", "b"], now=100.0 + REPORT_FRESH - 0.1) == PEER_CHECK_INTERVAL
+
+
+def test_a_peer_that_told_nothing_is_asked_every_interval():
+    assert next_check({"a": ({"epoch": 1}, 100.0)}, ["a", "b"], now=100.0) == PEER_CHECK_INTERVAL
+    assert next_check({}, ["a"], now=100.0) == PEER_CHECK_INTERVAL
