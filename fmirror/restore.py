@@ -32,12 +32,28 @@ CATEGORIES = {
 }
 
 
+# A restore often follows a link that just healed, and the kernel can still
+# answer "No route to host" for a few seconds: it fails what waited on an
+# address resolution begun while the link was down. One more try, a
+# resolution later, gets through.
+UNREACHABLE_RETRY = 1.5
+
+
+def _ask_state(cfg: Config, peer) -> dict:
+    request = protocol.request("state")
+    try:
+        return json.loads(ssh.call(cfg, peer, request, timeout=15))
+    except ssh.PeerUnreachable:
+        time.sleep(UNREACHABLE_RETRY)
+        return json.loads(ssh.call(cfg, peer, request, timeout=15))
+
+
 def find_master(cfg: Config, live) -> tuple:
     """(node, its state) of the current master, which must have a higher epoch than ours."""
     answers, failures = {}, {}
     for peer in cfg.peers:
         try:
-            answers[peer.name] = json.loads(ssh.call(cfg, peer, protocol.request("state"), timeout=15))
+            answers[peer.name] = _ask_state(cfg, peer)
         except (Error, ValueError) as e:
             failures[peer.name] = str(e)
     masters = [(st["epoch"], name) for name, st in answers.items() if st.get("role") == Role.MASTER.value]
