@@ -36,7 +36,7 @@ from fmirror.lab import Lab, client, unavailable_reason
 from fmirror.lab.cluster import FLOATING, Cluster, config
 from fmirror.lab.wait import wait_until
 
-from bench import interrupt, keepalived, stats
+from bench import interrupt, keepalived, report, stats
 from bench.markdown import num, table
 
 TRIALS, QUICK_TRIALS = 10, 2
@@ -528,14 +528,6 @@ def write(out: Path, meta: dict, failover: list, loss: list):
 # --- the command
 
 
-def code_version() -> str:
-    """The commit under test, and whether the shared working tree differs from it (others edit it too)."""
-    repo = Path(__file__).resolve().parent.parent
-    head = process.run(["git", "-C", repo, "rev-parse", "--short", "HEAD"], check=False).text.strip() or "?"
-    dirty = process.run(["git", "-C", repo, "status", "--porcelain", "--untracked-files=no"], check=False).text
-    return f"{head} with uncommitted changes" if dirty.strip() else head
-
-
 def machine() -> dict:
     version = process.run(["keepalived", "--version"], check=False)
     lines = (version.stdout + version.stderr).decode(errors="replace").splitlines()
@@ -568,7 +560,7 @@ def main(argv=None) -> int:
         return 2
     meta = {"command": shlex.join(["python", "-m", "bench.failover", *argv]), "quick": args.quick,
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"), "machine": machine(),
-            "code": code_version(),
+            "code": report.fmirror_version(),
             "load_before": os.getloadavg()}
     began = time.monotonic()
     with workdir(args.keep) as work:

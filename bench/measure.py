@@ -4,13 +4,14 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 import psutil
 
 from fmirror import process
-from fmirror.lab import Lab
+from fmirror.lab import Lab, netns
 from fmirror.lab.netns import HOST_IFACE
+
+from bench import REPO
 
 
 def tx_bytes(lab: Lab, host: str) -> int:
@@ -18,7 +19,6 @@ def tx_bytes(lab: Lab, host: str) -> int:
     return int(lab[host].run(["cat", f"/sys/class/net/{HOST_IFACE}/statistics/tx_bytes"]).text)
 
 
-REPO = Path(__file__).resolve().parent.parent
 WAKE_TIMEOUT = 120
 # An nftables table of the bench's own in a lab host's namespace: a counter, no verdict but accept.
 METER_TABLE = "fmirror_bench_meter"
@@ -32,16 +32,12 @@ def meter_ssh(lab: Lab, host: str, peer: str):
     which lsyncd does not have); the master's answers go to the slave's own
     ports, not to its sshd. Both tools' ssh keepalives are counted alike.
     """
-    address = lab[peer].address
-    ruleset = (f"table inet {METER_TABLE}\n"
-               f"delete table inet {METER_TABLE}\n"
-               f"table inet {METER_TABLE} {{\n"
-               f"\tcounter to_sshd {{ }}\n"
-               f"\tchain out {{\n"
-               f"\t\ttype filter hook output priority 0; policy accept;\n"
-               f"\t\tip daddr {address} tcp dport 22 counter name to_sshd\n"
-               f"\t}}\n"
-               f"}}\n")
+    ruleset = netns.nft_table("inet", METER_TABLE, [
+        "counter to_sshd { }",
+        "chain out {",
+        "\ttype filter hook output priority 0; policy accept;",
+        f"\tip daddr {lab[peer].address} tcp dport 22 counter name to_sshd",
+        "}"])
     lab[host].run(["nft", "-f", "-"], input=ruleset.encode())
 
 

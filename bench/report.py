@@ -10,6 +10,7 @@ import psutil
 
 from fmirror import process
 
+from bench import REPO
 from bench.markdown import table
 from bench.scenarios import failures
 
@@ -28,11 +29,10 @@ def first_line(argv) -> str:
 
 def fmirror_version() -> str:
     """The commit measured, and whether fmirror/ had uncommitted changes (others edit it meanwhile)."""
-    repo = Path(__file__).resolve().parent.parent
-    head = process.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, check=False)
+    head = process.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, check=False)
     if head.returncode != 0:
         return "unknown (not a git checkout)"
-    dirty = process.run(["git", "status", "--porcelain", "--", "fmirror"], cwd=repo, check=False).stdout
+    dirty = process.run(["git", "status", "--porcelain", "--", "fmirror"], cwd=REPO, check=False).stdout
     return head.text.strip() + (" plus uncommitted changes in fmirror/" if dirty.strip() else "")
 
 

@@ -87,7 +87,7 @@ def _answer(dad) -> bool | None:
 
 
 class _Periodic:
-    """Runs fn every `every` seconds in a thread of its own, the first time at once; keeps the last result.
+    """Runs fn in a thread of its own, at once and then every `every` s or as next_in says; keeps the last result.
 
     One thread for the runner's life rather than one per run: a thread's start
     was most of what an idle daemon spent on its checks. on_result() is called

@@ -93,8 +93,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def nft_table(family: str, name: str, body: list[str]) -> str:
+    """An nftables table replaced whole, atomically (declare, delete, redefine): body is its lines."""
+    inner = "".join(f"\t{line}\n" for line in body)
+    return f"table {family} {name}\ndelete table {family} {name}\ntable {family} {name} {{\n{inner}}}\n"
+
+
 def nft_ruleset(blocked: set[frozenset], loss_percent: int) -> str:
-    """The whole lab filter, replaced atomically at every change (declare, delete, redefine)."""
+    """The whole lab filter, replaced at every change."""
     rules = []
     for pair in sorted(tuple(sorted(p)) for p in blocked):
         a, b = pair
@@ -105,15 +111,8 @@ def nft_ruleset(blocked: set[frozenset], loss_percent: int) -> str:
         rules.append("drop")  # numgen's "< 100" is out of its range
     elif loss_percent:
         rules.append(f"numgen random mod 100 < {loss_percent} drop")
-    body = "".join(f"\t\t{rule}\n" for rule in rules)
-    return (f"table bridge {NFT_TABLE}\n"
-            f"delete table bridge {NFT_TABLE}\n"
-            f"table bridge {NFT_TABLE} {{\n"
-            f"\tchain forward {{\n"
-            f"\t\ttype filter hook forward priority 0; policy accept;\n"
-            f"{body}"
-            f"\t}}\n"
-            f"}}\n")
+    return nft_table("bridge", NFT_TABLE, ["chain forward {", "\ttype filter hook forward priority 0; policy accept;",
+                                           *(f"\t{rule}" for rule in rules), "}"])
 
 
 def tbf_argv(netns: str, dev: str, rate: str) -> list[str]:
