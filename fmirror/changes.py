@@ -21,10 +21,15 @@ import time
 from dataclasses import dataclass, field
 
 from fmirror.errors import Failed
+from fmirror.watcher import Reach, Written
 
 # A file written to and not closed yet is pushed after this long at the latest
 # (a log or a database that stays open must not wait for ever).
 WRITE_SETTLE = 1.0
+# A file a walk found in a new directory: a writer that still has it open writes again (an
+# IN_MODIFY, which makes it open) long before this; a file finished before the watch waits no longer.
+FOUND_SETTLE = 0.05
+SETTLE = {Written.CLOSED: 0.0, Written.OPEN: WRITE_SETTLE, Written.FOUND: FOUND_SETTLE}
 # A burst: this many paths waiting. They gather at least this long (measured on the
 # burst benchmark: pushing each batch at once made a 20,000-file burst 1.5x slower).
 BURST_PATHS = 100
@@ -37,10 +42,31 @@ SETTLED_SCAN = 1000
 @dataclass
 class Entry:
     seq: int          # the last change to this path
-    tree: bool        # push recursively (a directory created, moved in, re-attributed)
+    reach: Reach      # what a push of it covers (see merged_reach)
     first: float      # when it first became unsent (for "oldest unsent" in status)
     since: float      # when it became due again (for the coalescing delay)
-    writing: bool = False   # the last event was a write, not the close that ends it
+    settle: float = 0.0   # it may be being written: waits for its close at most this long after since
+
+    @property
+    def writing(self) -> bool:
+        return self.settle > 0
+
+
+def merged_reach(old: Reach | None, new: Reach) -> Reach:
+    """What a queued path covers after one more change.
+
+    A new directory goes alone only while no other stood at its name since the
+    last push: the slave may still hold what one deleted or moved away held,
+    which only a recursive push removes. A path change (PATH) at a new
+    directory's name says it is gone, so the next one there is such a case.
+    """
+    if old is None:
+        return new
+    if Reach.TREE in (old, new):
+        return Reach.TREE
+    if new is Reach.NEW_DIR:
+        return Reach.NEW_DIR if old is Reach.NEW_DIR else Reach.TREE
+    return new
 
 
 @dataclass
@@ -60,7 +86,7 @@ class Batch:
     seq: int                                   # the queue's sequence when taken
     full: bool = False                         # a full reconciliation of every root
     renames: list = field(default_factory=list)
-    paths: dict = field(default_factory=dict)  # root -> {rel: tree}
+    paths: dict = field(default_factory=dict)  # root -> {rel: Reach}
     writing: dict = field(default_factory=dict)  # root -> [rel]: left out, still being written
 
 
@@ -82,25 +108,26 @@ class SlaveQueue:
         self.next_settle = None
         self.stale = False         # an entry's due time moved later: the two may be early
 
-    def mark(self, seq, root, rel, tree, now, writing=False):
+    def mark(self, seq, root, rel, reach, now, written=Written.CLOSED):
         key = (root, rel)
         if key in self.held:       # a newer change (the file restored, say) is pushed as usual
             self.held.discard(key)
         old = self.entries.get(key)
+        settle = SETTLE[written]
         if old is None:
-            e = Entry(seq, tree, now, now, writing)
+            e = Entry(seq, reach, now, now, settle)
         elif self.in_flight and old.seq <= self.in_flight and key not in self.left_writing:
             # A change to a path that a running push already took makes it due again.
-            e = Entry(seq, tree or old.tree, old.first, now, writing)
+            e = Entry(seq, merged_reach(old.reach, reach), old.first, now, settle)
         else:
-            e = Entry(seq, tree or old.tree, old.first, old.since, writing)
-            self.stale = self.stale or (writing and not old.writing)
+            e = Entry(seq, merged_reach(old.reach, reach), old.first, old.since, settle)
+            self.stale = self.stale or settle > old.settle
         self.entries[key] = e
         self._due(e)
 
     def _due(self, e: Entry):
         if e.writing:
-            settle = e.since + WRITE_SETTLE
+            settle = e.since + e.settle
             if self.next_settle is None or settle < self.next_settle:
                 self.next_settle = settle
         elif self.next_since is None or e.since < self.next_since:
@@ -168,13 +195,12 @@ class ChangeLog:
 
     # --- the watcher's sink -------------------------------------------------
 
-    def changed(self, root: int, rel: bytes, tree: bool, writing: bool = False):
-        """writing: the file was written to and is still open (no close seen yet)."""
-        self._mark(root, rel, tree, writing)
+    def changed(self, root: int, rel: bytes, reach: Reach, written: Written = Written.CLOSED):
+        self._mark(root, rel, reach, written)
 
     def deleted(self, root: int, rel: bytes):
         # A listed path that no longer exists becomes a deletion on the slave.
-        self._mark(root, rel, False)
+        self._mark(root, rel, Reach.PATH)
 
     def renamed(self, root: int, old: bytes, new: bytes, is_dir: bool):
         with self.lock:
@@ -187,8 +213,8 @@ class ChangeLog:
                 # Pushing both ends afterwards makes the result right even when
                 # the rename cannot be applied on the slave (source not there yet);
                 # a settled rename that was applied drops them (ack_moved).
-                q.mark(self.seq, root, old, False, now)
-                q.mark(self.seq, root, new, is_dir, now)
+                q.mark(self.seq, root, old, Reach.PATH, now)
+                q.mark(self.seq, root, new, Reach.TREE if is_dir else Reach.PATH, now)
             self.lock.notify_all()
 
     def full_sync_needed(self, reason: str = "", slave: str | None = None):
@@ -209,13 +235,13 @@ class ChangeLog:
         if self.journal is not None:
             self.journal.append(self.seq, root, rel)
 
-    def _mark(self, root, rel, tree, writing=False):
+    def _mark(self, root, rel, reach, written=Written.CLOSED):
         with self.lock:
             self.seq += 1
             self._journal(root, rel)
             now = time.monotonic()
             for q in self.queues.values():
-                q.mark(self.seq, root, rel, tree, now, writing)
+                q.mark(self.seq, root, rel, reach, now, written)
             self.lock.notify_all()
 
     # --- the pushers' side ----------------------------------------------------
@@ -261,13 +287,13 @@ class ChangeLog:
             for key, e in q.entries.items():
                 if key in q.held:
                     continue
-                if e.writing and e.since + WRITE_SETTLE > now:
+                if e.writing and e.since + e.settle > now:
                     q.left_writing.add(key)
                     batch.writing.setdefault(key[0], []).append(key[1])
                     continue
                 if count >= max_batch:
                     break
-                batch.paths.setdefault(key[0], {})[key[1]] = e.tree
+                batch.paths.setdefault(key[0], {})[key[1]] = e.reach
                 count += 1
             return batch
 

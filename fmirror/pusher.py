@@ -34,6 +34,13 @@ def _empty(root: str) -> bool:
         return False    # missing or unreadable: rsync says what is wrong, and deletes nothing
 
 
+def _is_dir(root: str, rel: bytes) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(os.path.join(os.fsencode(root), rel)).st_mode)
+    except OSError:
+        return False
+
+
 def _dir_times(root: str, rename) -> list:
     """[[rel, mtime_ns]] of the directories a rename touched, as they are here now.
 
@@ -203,11 +210,13 @@ class Pusher(threading.Thread):
     def _push_root(self, batch, index, rels):
         root = self.cfg.paths[index]
         left_out = batch.writing.get(index, ())
-        argv = self._batch_argv(index, left_out=left_out)
-        gone, dirs = brake_mod.deletions(root, rels) if self.brake.limit else ((), False)
+        # Looked at after the take: a directory gone since is reported again, and pushed again.
+        listed, alone = rsync.batch_list(rels, lambda rel: _is_dir(root, rel))
+        argv = self._batch_argv(index, left_out=left_out, alone=alone)
+        gone, dirs = brake_mod.deletions(root, listed) if self.brake.limit else ((), False)
         # The usual push (nothing left out, no brake option) may go on a session opened ahead.
-        opened = None if left_out else index
-        if not self.brake.push(root, lambda extra: self._rsync(argv, root, input=rsync.files_from(rels), extra=extra,
+        opened = None if left_out or alone else index
+        if not self.brake.push(root, lambda extra: self._rsync(argv, root, input=rsync.files_from(listed), extra=extra,
                                                                opened=opened),
                                may_delete=bool(gone) or dirs):
             self.changes.hold(self.peer.name, batch, index, gone)
@@ -320,10 +329,10 @@ class Pusher(threading.Thread):
                 self.changes.ack_moved(self.peer.name, batch, r)
             self.changes.ack_rename(self.peer.name, r)
 
-    def _batch_argv(self, index, left_out=(), ticket=None):
+    def _batch_argv(self, index, left_out=(), alone=(), ticket=None):
         root = self.cfg.paths[index]
         return rsync.batch_argv(self.cfg, ssh.rsh(self.cfg), protocol.push_rsync_path(self.epoch(), self.cfg.node, ticket),
-                                root, self._dest(root), left_out=left_out)
+                                root, self._dest(root), left_out=left_out, alone=alone)
 
     def _rsync_path(self):
         return protocol.push_rsync_path(self.epoch(), self.cfg.node)

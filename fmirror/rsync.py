@@ -5,6 +5,7 @@ import os
 import re
 
 from fmirror.config.model import Config
+from fmirror.watcher import Reach
 
 # 24: "some files vanished before they could be transferred" — they were
 # deleted on the master meanwhile; the deletion is its own queued change.
@@ -13,8 +14,9 @@ OK_CODES = (0, 24)
 DELETE_LIMIT = 25
 PARTIAL = 23
 IO_TIMEOUT = 30
-# Files still being written that one push leaves out by name (see left_out_options);
-# past this many its command line would grow long: it sends them, as it always did.
+# Files still being written that one push leaves out by name (see left_out_options), and
+# new directories it sends alone (batch_list): past this many of either its command line
+# would grow long, and it sends them (recursively) as it always did.
 MAX_LEFT_OUT = 100
 
 
@@ -53,7 +55,7 @@ def transport_options(rsh: str, rsync_path: str) -> list:
     return ["-e", rsh, f"--rsync-path={rsync_path}"]
 
 
-def batch_argv(cfg: Config, rsh: str, rsync_path: str, root: str, dest: str, left_out=()) -> list:
+def batch_argv(cfg: Config, rsh: str, rsync_path: str, root: str, dest: str, left_out=(), alone=()) -> list:
     """Push the paths listed NUL-separated on stdin (see files_from), deletions included.
 
     Listed paths that no longer exist here are deleted there
@@ -61,30 +63,60 @@ def batch_argv(cfg: Config, rsh: str, rsync_path: str, root: str, dest: str, lef
     --delete inside them; their parents are only created, never pruned.
     left_out: files still being written, which the push leaves for later
     (changes.take): a listed directory that holds one does not send it.
+    alone: listed directories it sends without what they hold (batch_list).
     """
     return (["rsync", *common_options(cfg), "-r", "--from0", "--files-from=-",
              "--delete-missing-args", "--delete", *left_out_options(left_out),
-             *transport_options(rsh, rsync_path), root.rstrip("/") + "/", dest])
+             *left_out_options(alone, "/*"), *transport_options(rsh, rsync_path), root.rstrip("/") + "/", dest])
 
 
-def left_out_options(rels) -> list:
-    """Exclude rules for exactly these paths, anchored at the root; none past MAX_LEFT_OUT.
+def batch_list(rels: dict, is_dir) -> tuple:
+    """(paths to list, directories to send alone) for a batch's {rel: Reach}; is_dir(rel) looks here now.
 
-    Without them a new directory's push sent the files being written in it half
-    written, and again once closed (a 50 MB file twice, the second time as a delta).
-    An excluded name is also kept from deletion there: it exists here.
+    A new directory (Reach.NEW_DIR) is not recursed into: what it holds comes
+    as queued paths of its own, and what it holds now may still be being
+    written. With a path under it listed, it is not listed itself: rsync makes
+    it as that path's implied directory, attributes and all. Alone, it is
+    listed and what it holds excluded; but only while it is a directory here,
+    since an exclude also keeps rsync from deleting there, and a gone one
+    must be deleted whole.
+    """
+    new = [rel for rel, reach in rels.items() if reach is Reach.NEW_DIR]
+    if not new:
+        return list(rels), []
+    parents = set()
+    for rel in rels:
+        while (cut := rel.rfind(b"/")) > 0 and (rel := rel[:cut]) not in parents:
+            parents.add(rel)
+    implied = {rel for rel in new if rel in parents}
+    alone = [rel for rel in new if rel not in implied and is_dir(rel)]
+    if len(alone) > MAX_LEFT_OUT:
+        alone = []
+    return [rel for rel in rels if rel not in implied], alone
+
+
+def left_out_options(rels, then: str = "") -> list:
+    """Exclude rules for exactly these paths (then "/*": for what each holds), anchored at the root.
+
+    None past MAX_LEFT_OUT. Without them a directory's push sent the files
+    being written in it half written, and again once closed (a 50 MB file
+    twice, the second time as a delta). An excluded name is also kept from
+    deletion there: it exists here.
     """
     if len(rels) > MAX_LEFT_OUT:
         return []
-    return [f"--exclude={literal_pattern(b'/' + rel)}" for rel in rels]
+    return [f"--exclude={literal_pattern(b'/' + rel, then)}" for rel in rels]
 
 
-def literal_pattern(path: bytes) -> str:
-    """A filter pattern that matches path alone: rsync reads backslashes as escapes only in patterns with a wildcard."""
+def literal_pattern(path: bytes, then: str = "") -> str:
+    """A filter pattern that matches path itself, then `then` as a pattern.
+
+    rsync reads backslashes as escapes only in patterns with a wildcard.
+    """
     text = os.fsdecode(path)
-    if any(c in text for c in "*?["):
+    if any(c in text + then for c in "*?["):
         text = "".join("\\" + c if c in "*?[\\" else c for c in text)
-    return text
+    return text + then
 
 
 def full_argv(cfg: Config, rsh: str, rsync_path: str, root: str, dest: str, progress=False, delete=True) -> list:

@@ -15,6 +15,7 @@ leave the roots: a node displaced by a walk is detached, kept watched, and
 hung back by the walk or rename that finds it.
 """
 
+import enum
 import logging
 import math
 import os
@@ -47,6 +48,20 @@ ROOT_RETRY = 1.0  # seconds between attempts to watch a root that is missing
 WARNING_INTERVAL = 60.0
 
 
+class Reach(enum.Enum):
+    """What a push of a changed path has to cover."""
+    PATH = "path"         # the path itself: a file, a symlink, or a name that may be gone
+    NEW_DIR = "new dir"   # a directory made under a watch: what it holds is reported path by path
+    TREE = "tree"         # a directory and everything under it
+
+
+class Written(enum.Enum):
+    """Whether a changed file may still be being written: a push waits for its close."""
+    CLOSED = "closed"     # its close was seen, or it is nothing one writes to (a symlink, a directory)
+    OPEN = "open"         # created or written to, its close not seen yet
+    FOUND = "found"       # found by a walk: whether a writer still has it open is unknown
+
+
 class _MovedFrom(NamedTuple):
     root: int
     rel: bytes
@@ -63,18 +78,21 @@ class Watcher:
     time, from the watcher's thread (or from start()'s caller before that
     thread runs). rel is bytes relative to roots[root]; b"" is the root.
 
-    - changed(root, rel, tree): push rel, recursively when tree=True: a
-      directory created, moved in, or whose attributes changed (it may have
-      filled before its watch existed). Non-directories, symlinks included
-      (never followed), always come with tree=False.
+    - changed(root, rel, reach, written): push rel (Reach.PATH), or a
+      directory and all under it (Reach.TREE: moved in, or its attributes
+      changed, which may have made it readable). A directory created under a
+      watch is Reach.NEW_DIR: the walk that watches it reports each thing it
+      holds, and its watch what comes after, so its push need not recurse.
+      Non-directories, symlinks included (never followed), are Reach.PATH;
+      written says whether a close is still to come.
     - deleted(root, rel): gone: deleted, moved out of every root, or renamed
       to an excluded name.
     - renamed(root, old, new, is_dir): a rename inside one root, neither name
       excluded. The consumer applies it, then pushes new and deletes old if
       it still exists, so nothing else is reported for this move: no
       changed(new), no deleted(old). Across two roots a move is
-      deleted(old root, old) then changed(new root, new, tree=is_dir); from
-      an excluded name it is changed(root, new, tree=is_dir) alone.
+      deleted(old root, old) then changed(new root, new, TREE or PATH); from
+      an excluded name it is changed(root, new, TREE or PATH) alone.
     - full_sync_needed(reason): events were or will be lost: the queue
       overflowed, a directory could not be watched (see unwatched), a root
       was deleted, moved or unmounted, or a missing root appeared.
@@ -240,23 +258,28 @@ class Watcher:
                 self._forget(self._current(node, event.name))
             self._sink.deleted(root, rel)
         elif is_dir and event.mask & ino.IN_CREATE:
-            self._arrived(node, event.name, root, rel)
+            # A node there already was placed by a walk that listed its parent after this
+            # creation: it saw this directory (or what replaced it) and reported it.
+            if self._tree.child(node, event.name) is None:
+                self._arrived(node, event.name, root, rel, created=True)
+        elif is_dir:
+            self._sink.changed(root, rel, Reach.TREE)
         else:
-            self._sink.changed(root, rel, is_dir, not is_dir and self._writing(event.mask, root, rel))
+            self._sink.changed(root, rel, Reach.PATH, self._written(event.mask, root, rel))
 
-    def _writing(self, mask: int, root: int, rel: bytes) -> bool:
+    def _written(self, mask: int, root: int, rel: bytes) -> Written:
         """Whether a file is still open for writing after this event: its close comes later."""
         if mask & ino.IN_MODIFY:
-            return True
+            return Written.OPEN
         if mask & ino.IN_CREATE:
             # Created by open() unless it is a symlink, a device or a hard link to a closed file:
             # those get no close, so only a regular file with no other link waits for one.
             try:
                 st = os.lstat(os.path.join(self._roots[root], rel))
             except OSError:
-                return False
-            return stat.S_ISREG(st.st_mode) and st.st_nlink == 1
-        return False
+                return Written.CLOSED
+            return Written.OPEN if stat.S_ISREG(st.st_mode) and st.st_nlink == 1 else Written.CLOSED
+        return Written.CLOSED
 
     def _on_self(self, node: int, mask: int) -> None:
         """An event about a watched directory itself; its parent reports all but the roots' and unmounts."""
@@ -266,16 +289,24 @@ class Watcher:
                 what = "unmounted" if mask & ino.IN_UNMOUNT else "deleted or moved away"
                 self._root_gone(root, what)
             elif mask & ino.IN_ATTRIB:
-                self._sink.changed(root, b"", True)
+                self._sink.changed(root, b"", Reach.TREE)
         elif mask & ino.IN_UNMOUNT:
             self._resync("a filesystem inside a mirrored root was unmounted")
         elif mask & ino.IN_IGNORED:
             self._forget(node)
 
-    def _arrived(self, parent: int, name: bytes, root: int, rel: bytes) -> None:
-        """A directory appeared: watch it, then report it whole, since it may have filled before its watch existed."""
-        self._watch_tree(parent, name, root, rel)
-        self._sink.changed(root, rel, True)
+    def _arrived(self, parent: int, name: bytes, root: int, rel: bytes, created: bool = False) -> None:
+        """A directory appeared: watch it, then report it.
+
+        Moved in, it is reported whole. Created, it was empty a moment before its
+        watch: its walk reports each thing it found there, one by one, so that its
+        push need not recurse into it and read the files still being written there
+        (a 50 MB file sent half written, then again).
+        """
+        found = [] if created else None
+        self._watch_tree(parent, name, root, rel, found=found)
+        for found_rel, reach, written in found or [(rel, Reach.TREE, Written.CLOSED)]:
+            self._sink.changed(root, found_rel, reach, written)
 
     def _moved_to(self, src: _MovedFrom | None, parent: int, name: bytes,
                   root: int, rel: bytes, is_dir: bool, excluded: bool) -> None:
@@ -287,7 +318,7 @@ class Watcher:
             if is_dir:
                 self._arrived(parent, name, root, rel)
             else:
-                self._sink.changed(root, rel, False)
+                self._sink.changed(root, rel, Reach.PATH)
             return
         moved = self._tree.deref(src.node)
         if moved is not None:
@@ -304,7 +335,7 @@ class Watcher:
             self._sink.renamed(root, src.rel, rel, is_dir)
         else:
             self._sink.deleted(src.root, src.rel)
-            self._sink.changed(root, rel, is_dir)
+            self._sink.changed(root, rel, Reach.TREE if is_dir else Reach.PATH)
 
     def _departed(self, src: _MovedFrom) -> None:
         # inotify follows an inode wherever it goes: a subtree moved out must be unwatched.
@@ -322,7 +353,7 @@ class Watcher:
             root, parent_rel = where
             rel = parent_rel + b"/" + name if parent_rel else name
             if not self._excluded(root, rel, True) and self._watch_tree(parent, name, root, rel, until) is not None:
-                self._sink.changed(root, rel, True)  # unwatched until now: whatever it holds
+                self._sink.changed(root, rel, Reach.TREE)  # unwatched until now: whatever it holds
 
     def _moved_out(self, which: Callable[[_MovedFrom], bool]) -> None:
         """Settle the unpaired renames that `which` picks as moves out of the roots."""
@@ -373,13 +404,15 @@ class Watcher:
     # The tree -----------------------------------------------------------
 
     def _watch_tree(self, parent: int | None, name: bytes, root: int, rel: bytes,
-                    until: float | None = None) -> int | None:
+                    until: float | None = None, found: list | None = None) -> int | None:
         """Watch a directory and every directory under it; return its node, None if it is not there.
 
         Each directory is watched before it is listed: an entry created
         meanwhile is either listed or reported by the new watch. One that is
         not found may just have a stale path (an ancestor renamed by an event
         not read yet): it is tried again until `until`, a short grace by default.
+        found: gets (rel, Reach, Written) of every directory placed and every
+        other entry listed, the top included.
         """
         top, failure, failed = None, None, 0
         horizon = self._read_bytes + self._ino.queued_bytes()
@@ -402,10 +435,19 @@ class Watcher:
             self._tree.set_horizon(node, horizon)
             top = node if top is None else top
             # Asked after the watch, as the listing is: a directory made since is reported by it.
-            for entry in () if self._leaves.leaf(path) else _subdirs(path):
+            listing = _listing(path) if found is not None or not self._leaves.leaf(path) else []
+            if found is not None:
+                # Unwatched or unlisted, what it holds may never be reported: it goes whole.
+                alone = wd is not None and listing is not None
+                found.append((rel, Reach.NEW_DIR if alone else Reach.TREE, Written.CLOSED))
+            for entry in listing or ():
                 child_rel = rel + b"/" + entry.name if rel else entry.name
-                if not self._excluded(root, child_rel, True):
-                    stack.append((node, entry.name, entry.path, child_rel))
+                if entry.is_dir(follow_symlinks=False):
+                    if not self._excluded(root, child_rel, True):
+                        stack.append((node, entry.name, entry.path, child_rel))
+                elif found is not None and not self._excluded(root, child_rel, False):
+                    regular = entry.is_file(follow_symlinks=False)
+                    found.append((child_rel, Reach.PATH, Written.FOUND if regular else Written.CLOSED))
         if failed:
             self._report_unwatched(failed, failure)
         return top
@@ -479,13 +521,13 @@ class Watcher:
         self._sink.full_sync_needed(f"{count} directories could not be watched ({failure.strerror})")
 
 
-def _subdirs(path: bytes) -> list[os.DirEntry]:
-    """The subdirectories of path, symlinks not followed; none when it vanished or cannot be read."""
+def _listing(path: bytes) -> list[os.DirEntry] | None:
+    """The entries of a directory; None when it vanished or cannot be read."""
     try:
         with os.scandir(path) as entries:
-            return [entry for entry in entries if entry.is_dir(follow_symlinks=False)]
+            return list(entries)
     except OSError:
-        return []
+        return None
 
 
 def _refuse_nested(roots: list[bytes]) -> None:

@@ -12,7 +12,9 @@ import time
 import pytest
 
 from fmirror.excludes import compile_excludes
-from fmirror.watcher import Watcher
+from fmirror.watcher import Reach, Watcher, Written
+
+PATH, NEW_DIR, TREE = Reach.PATH, Reach.NEW_DIR, Reach.TREE
 
 DRAIN = 10.0
 
@@ -21,16 +23,16 @@ class RecordingSink:
     def __init__(self):
         self._lock = threading.Lock()
         self.calls = []
-        self.writing = []    # (rel, writing) of every changed(): whether a close is still to come
+        self.writing = []    # (rel, Written) of every changed(): whether a close is still to come
 
     def _record(self, *call):
         with self._lock:
             self.calls.append(call)
 
-    def changed(self, root, rel, tree, writing=False):
+    def changed(self, root, rel, reach, written=Written.CLOSED):
         with self._lock:
-            self.writing.append((rel, writing))
-        self._record("changed", root, rel, tree)
+            self.writing.append((rel, written))
+        self._record("changed", root, rel, reach)
 
     def deleted(self, root, rel):
         self._record("deleted", root, rel)
@@ -62,11 +64,11 @@ class BlockingSink(RecordingSink):
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def changed(self, root, rel, tree, writing=False):
+    def changed(self, root, rel, reach, written=Written.CLOSED):
         if not self.entered.is_set():
             self.entered.set()
             self.release.wait(60)
-        super().changed(root, rel, tree, writing)
+        super().changed(root, rel, reach, written)
 
 
 @contextlib.contextmanager
@@ -98,7 +100,7 @@ def covered(calls, rel, root=0):
     """rel is pushed: named itself, or inside a directory reported as a tree."""
     for call in calls:
         if call[0] == "changed" and call[1] == root:
-            if call[2] == rel or (call[3] and (call[2] == b"" or rel.startswith(call[2] + b"/"))):
+            if call[2] == rel or (call[3] is TREE and (call[2] == b"" or rel.startswith(call[2] + b"/"))):
                 return True
     return False
 
@@ -124,15 +126,15 @@ def root(tmp_path):
 def test_file_create_modify_append_chmod_delete_are_each_reported(root):
     with watching([root]) as (watcher, sink):
         (root / "f").write_bytes(b"one")
-        assert ("changed", 0, b"f", False) in settle(watcher, sink)
+        assert ("changed", 0, b"f", PATH) in settle(watcher, sink)
         with open(root / "f", "r+b") as f:
             f.write(b"two")
-        assert ("changed", 0, b"f", False) in settle(watcher, sink)
+        assert ("changed", 0, b"f", PATH) in settle(watcher, sink)
         with open(root / "f", "ab") as f:
             f.write(b"three")
-        assert ("changed", 0, b"f", False) in settle(watcher, sink)
+        assert ("changed", 0, b"f", PATH) in settle(watcher, sink)
         os.chmod(root / "f", 0o600)
-        assert settle(watcher, sink) == [("changed", 0, b"f", False)]
+        assert settle(watcher, sink) == [("changed", 0, b"f", PATH)]
         os.unlink(root / "f")
         assert settle(watcher, sink) == [("deleted", 0, b"f")]
 
@@ -142,13 +144,13 @@ def test_a_file_open_for_writing_is_reported_as_such_until_its_close(root, tmp_p
         with open(root / "f", "wb") as f:
             f.write(b"one")
             f.flush()
-            assert settle(watcher, sink) and sink.writing[-1] == (b"f", True)    # created, written, open
+            assert settle(watcher, sink) and sink.writing[-1] == (b"f", Written.OPEN)    # created, written, open
         settle(watcher, sink)
-        assert sink.writing[-1] == (b"f", False)                                  # closed
+        assert sink.writing[-1] == (b"f", Written.CLOSED)                                 # closed
         os.symlink(tmp_path, root / "link")          # no close will come for these
         os.link(root / "f", root / "hard")
         settle(watcher, sink)
-        assert sink.writing[-2:] == [(b"link", False), (b"hard", False)]
+        assert sink.writing[-2:] == [(b"link", Written.CLOSED), (b"hard", Written.CLOSED)]
 
 
 def test_files_written_right_after_mkdir_are_all_covered(root):
@@ -163,13 +165,15 @@ def test_files_written_right_after_mkdir_are_all_covered(root):
                 written.append(os.fsencode(f"d{i}/a/b/f{j}"))
         calls = settle(watcher, sink)
         assert [rel for rel in written if not covered(calls, rel)] == []
+        # Named one by one, never as trees: their pushes need not recurse.
+        assert [call for call in calls if call[0] == "changed" and call[3] is TREE] == []
 
 
 def test_existing_tree_is_watched_at_start(root):
     os.makedirs(root / "a" / "b" / "c")
     with watching([root]) as (watcher, sink):
         (root / "a" / "b" / "c" / "f").write_bytes(b"x")
-        assert ("changed", 0, b"a/b/c/f", False) in settle(watcher, sink)
+        assert ("changed", 0, b"a/b/c/f", PATH) in settle(watcher, sink)
 
 
 def test_file_rename_is_one_renamed_call(root):
@@ -189,8 +193,8 @@ def test_directory_rename_is_one_call_and_later_events_use_the_new_path(root):
         (root / "moved" / "f1").write_bytes(b"y")
         (root / "moved" / "sub" / "g").write_bytes(b"y")
         calls = settle(watcher, sink)
-        assert ("changed", 0, b"moved/f1", False) in calls
-        assert ("changed", 0, b"moved/sub/g", False) in calls
+        assert ("changed", 0, b"moved/f1", PATH) in calls
+        assert ("changed", 0, b"moved/sub/g", PATH) in calls
         assert not [call for call in calls if b"big" in call[2]]
 
 
@@ -219,9 +223,9 @@ def test_directory_moved_in_is_a_tree_change_and_is_watched(root, tmp_path):
     (tmp_path / "outside" / "sub" / "old").write_bytes(b"x")
     with watching([root]) as (watcher, sink):
         os.rename(tmp_path / "outside", root / "in")
-        assert settle(watcher, sink) == [("changed", 0, b"in", True)]
+        assert settle(watcher, sink) == [("changed", 0, b"in", TREE)]
         (root / "in" / "sub" / "new").write_bytes(b"y")
-        assert ("changed", 0, b"in/sub/new", False) in settle(watcher, sink)
+        assert ("changed", 0, b"in/sub/new", PATH) in settle(watcher, sink)
 
 
 def test_directory_moved_out_is_deleted_and_no_longer_watched(root, tmp_path):
@@ -245,11 +249,11 @@ def test_move_between_roots_is_deleted_then_changed(tmp_path):
         os.rename(first / "f", second / "f")
         os.rename(first / "d", second / "d")
         assert settle(watcher, sink) == [
-            ("deleted", 0, b"f"), ("changed", 1, b"f", False),
-            ("deleted", 0, b"d"), ("changed", 1, b"d", True),
+            ("deleted", 0, b"f"), ("changed", 1, b"f", PATH),
+            ("deleted", 0, b"d"), ("changed", 1, b"d", TREE),
         ]
         (second / "d" / "sub" / "g").write_bytes(b"x")
-        assert ("changed", 1, b"d/sub/g", False) in settle(watcher, sink)
+        assert ("changed", 1, b"d/sub/g", PATH) in settle(watcher, sink)
 
 
 def test_symlink_is_a_plain_change_and_never_followed(root, tmp_path):
@@ -258,7 +262,7 @@ def test_symlink_is_a_plain_change_and_never_followed(root, tmp_path):
     os.symlink(target, root / "old-link")
     with watching([root]) as (watcher, sink):
         os.symlink(target, root / "link")
-        assert settle(watcher, sink) == [("changed", 0, b"link", False)]
+        assert settle(watcher, sink) == [("changed", 0, b"link", PATH)]
         (target / "f").write_bytes(b"x")
         assert settle(watcher, sink) == []
 
@@ -272,13 +276,13 @@ def test_excluded_paths_are_dropped_and_renames_across_the_line_are_changes(root
         (root / "d.swp" / "f").write_bytes(b"x")
         assert settle(watcher, sink) == []
         os.rename(root / "x.swp", root / "x.txt")
-        assert settle(watcher, sink) == [("changed", 0, b"x.txt", False)]
+        assert settle(watcher, sink) == [("changed", 0, b"x.txt", PATH)]
         os.rename(root / "x.txt", root / "y.swp")
         assert settle(watcher, sink) == [("deleted", 0, b"x.txt")]
         os.rename(root / "cache", root / "kept")
-        assert settle(watcher, sink) == [("changed", 0, b"kept", True)]
+        assert settle(watcher, sink) == [("changed", 0, b"kept", TREE)]
         (root / "kept" / "g").write_bytes(b"x")
-        assert ("changed", 0, b"kept/g", False) in settle(watcher, sink)
+        assert ("changed", 0, b"kept/g", PATH) in settle(watcher, sink)
 
 
 def test_names_that_are_not_utf8_or_hold_newlines_pass_through(root):
@@ -297,7 +301,7 @@ def test_drain_covers_every_write_that_returned_before_it(root):
         for i in range(50):
             (root / f"f{i}").write_bytes(b"x")
             assert watcher.drain(DRAIN)
-            assert ("changed", 0, os.fsencode(f"f{i}"), False) in sink.calls
+            assert ("changed", 0, os.fsencode(f"f{i}"), PATH) in sink.calls
 
 
 def hold(root, sink):
@@ -316,7 +320,26 @@ def test_directory_created_just_before_its_parent_was_renamed_is_watched(root):
         sink.release.set()
         settle(watcher, sink)
         (root / "q" / "new" / "f").write_bytes(b"x")
-        assert ("changed", 0, b"q/new/f", False) in settle(watcher, sink)
+        assert ("changed", 0, b"q/new/f", PATH) in settle(watcher, sink)
+
+
+def test_a_created_directory_is_reported_with_each_thing_its_walk_found(root):
+    with watching([root], sink=BlockingSink()) as (watcher, sink):
+        hold(root, sink)
+        # All made before the watcher reads the IN_CREATE of "new": only its walk sees them.
+        (root / "new" / "sub").mkdir(parents=True)
+        (root / "new" / "f").write_bytes(b"closed already")
+        (root / "new" / "sub" / "g").write_bytes(b"x")
+        os.symlink("f", root / "new" / "link")
+        sink.release.set()
+        calls = [call for call in settle(watcher, sink) if call[2] != b"hold"]
+        assert set(calls) == {("changed", 0, b"new", NEW_DIR), ("changed", 0, b"new/sub", NEW_DIR),
+                              ("changed", 0, b"new/f", PATH), ("changed", 0, b"new/sub/g", PATH),
+                              ("changed", 0, b"new/link", PATH)}
+        # Whether a writer still has them open is unknown; a symlink is never written to.
+        found = dict(sink.writing)
+        assert (found[b"new/f"], found[b"new/sub/g"], found[b"new/link"]) == (
+            Written.FOUND, Written.FOUND, Written.CLOSED)
 
 
 def test_what_a_walk_saw_is_not_undone_by_older_events(root):
@@ -334,8 +357,8 @@ def test_what_a_walk_saw_is_not_undone_by_older_events(root):
         (root / "p" / "a" / "sub2" / "f").write_bytes(b"x")
         (root / "p" / "a" / "sub" / "g").write_bytes(b"x")
         calls = settle(watcher, sink)
-        assert ("changed", 0, b"p/a/sub2/f", False) in calls
-        assert ("changed", 0, b"p/a/sub/g", False) in calls
+        assert ("changed", 0, b"p/a/sub2/f", PATH) in calls
+        assert ("changed", 0, b"p/a/sub/g", PATH) in calls
 
 
 def test_a_name_moved_out_then_made_again_ends_as_changed(root, tmp_path):
@@ -376,7 +399,7 @@ def test_deleted_root_asks_for_full_sync_and_is_watched_again_when_back(root):
         wait_until(lambda: any("appeared" in reason for reason in sink.full_syncs()))
         sink.take()
         (root / "f").write_bytes(b"x")
-        assert ("changed", 0, b"f", False) in settle(watcher, sink)
+        assert ("changed", 0, b"f", PATH) in settle(watcher, sink)
 
 
 def test_overlapping_roots_are_refused(tmp_path):
@@ -386,7 +409,9 @@ def test_overlapping_roots_are_refused(tmp_path):
 
 WATCH_LIMIT_SCRIPT = r"""
 import json, logging, sys
-from fmirror.watcher import Watcher
+from fmirror.watcher import Reach, Watcher, Written
+
+PATH, NEW_DIR, TREE = Reach.PATH, Reach.NEW_DIR, Reach.TREE
 
 logging.basicConfig(level=logging.WARNING)
 with open("/proc/sys/user/max_inotify_watches", "w") as f:

@@ -169,6 +169,51 @@ def _has_full_sync(mirror):
         return False
 
 
+def test_a_file_written_into_a_new_directory_reaches_the_slave_only_whole(mirror):
+    # The new directory's push used to recurse into it and send the file half written,
+    # then again once closed: twice the work on a 50 MB file.
+    m, s = mirror.m(), mirror.s()
+    sizes, done = set(), threading.Event()
+
+    def watch_slave():
+        while not done.is_set():
+            try:
+                sizes.add((s / "new" / "big").stat().st_size)
+            except FileNotFoundError:
+                pass
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch_slave, daemon=True)
+    watcher.start()
+    chunk = os.urandom(64 * 1024)
+    try:
+        (m / "new").mkdir()
+        with open(m / "new" / "big", "wb") as f:
+            for _ in range(64):                # 4 MiB in ~0.3 s: well within the wait for its close
+                f.write(chunk)
+                f.flush()
+                time.sleep(0.004)
+        trees.wait_equal(m, s, CONVERGE)
+    finally:
+        done.set()
+        watcher.join()
+    assert sizes == {64 * len(chunk)}
+
+
+def test_a_directory_moved_away_and_made_again_at_once_leaves_nothing_of_it_there(mirror):
+    # Made again under the same name before the push: the new one is pushed whole, or the
+    # slave would keep what the one moved away held.
+    m, s = mirror.m(), mirror.s()
+    (m / "d" / "sub").mkdir(parents=True)
+    (m / "d" / "sub" / "old").write_text("moved away")
+    trees.wait_equal(m, s, CONVERGE)
+    os.rename(m / "d", mirror.master.path("/srv/outside"))
+    (m / "d").mkdir()
+    (m / "d" / "new").write_text("made again")
+    trees.wait_equal(m, s, CONVERGE)
+    assert sorted(p.name for p in (s / "d").iterdir()) == ["new"]
+
+
 def test_file_appended_in_a_loop_ends_identical(mirror):
     m = mirror.m()
     deadline = time.monotonic() + 4

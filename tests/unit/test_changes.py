@@ -1,13 +1,19 @@
 import threading
 
-from fmirror.changes import BURST_GATHER, BURST_PATHS, SETTLED_SCAN, WRITE_SETTLE, ChangeLog
+import pytest
+
+from fmirror.changes import BURST_GATHER, BURST_PATHS, FOUND_SETTLE, SETTLED_SCAN, WRITE_SETTLE, ChangeLog, merged_reach
+from fmirror.watcher import Reach, Written
+
+PATH, NEW_DIR, TREE = Reach.PATH, Reach.NEW_DIR, Reach.TREE
+OPEN = Written.OPEN
 
 
 def test_change_leaves_queue_only_after_ack():
     log = ChangeLog(["beta"])
-    log.changed(0, b"a", False)
+    log.changed(0, b"a", PATH)
     batch = log.take("beta", 100)
-    assert batch.paths == {0: {b"a": False}}
+    assert batch.paths == {0: {b"a": PATH}}
     assert log.unsent("beta")[0] == 1
     log.ack_paths("beta", batch, 0)
     log.done("beta")
@@ -16,9 +22,9 @@ def test_change_leaves_queue_only_after_ack():
 
 def test_change_during_push_stays_queued():
     log = ChangeLog(["beta"])
-    log.changed(0, b"a", False)
+    log.changed(0, b"a", PATH)
     batch = log.take("beta", 100)
-    log.changed(0, b"a", False)          # written again while the push runs
+    log.changed(0, b"a", PATH)          # written again while the push runs
     log.ack_paths("beta", batch, 0)
     log.done("beta")
     assert log.unsent("beta")[0] == 1
@@ -26,7 +32,7 @@ def test_change_during_push_stays_queued():
 
 def test_failed_push_keeps_everything():
     log = ChangeLog(["beta"])
-    log.changed(0, b"a", False)
+    log.changed(0, b"a", PATH)
     log.deleted(0, b"b")
     log.take("beta", 100)
     log.done("beta")                      # no ack: rsync failed
@@ -35,7 +41,7 @@ def test_failed_push_keeps_everything():
 
 def test_one_slave_ack_does_not_ack_another():
     log = ChangeLog(["beta", "gamma"])
-    log.changed(0, b"a", False)
+    log.changed(0, b"a", PATH)
     batch = log.take("beta", 100)
     log.ack_paths("beta", batch, 0)
     assert log.unsent("beta")[0] == 0
@@ -44,11 +50,11 @@ def test_one_slave_ack_does_not_ack_another():
 
 def test_full_sync_covers_changes_before_it_started_only():
     log = ChangeLog(["beta"])
-    log.changed(0, b"old", False)
+    log.changed(0, b"old", PATH)
     log.full_sync_needed("test")
     batch = log.take("beta", 100)
     assert batch.full
-    log.changed(0, b"new", False)
+    log.changed(0, b"new", PATH)
     log.ack_full("beta", batch)
     log.done("beta")
     count, _, full = log.unsent("beta")
@@ -60,7 +66,7 @@ def test_rename_marks_both_ends_and_tree():
     log.renamed(0, b"d1", b"d2", True)
     batch = log.take("beta", 100)
     assert [(r.old, r.new) for r in batch.renames] == [(b"d1", b"d2")]
-    assert batch.paths == {0: {b"d1": False, b"d2": True}}
+    assert batch.paths == {0: {b"d1": PATH, b"d2": TREE}}
 
 
 def _settled(log, root, old, new, is_dir):
@@ -71,7 +77,7 @@ def _settled(log, root, old, new, is_dir):
 def _synced(*paths):
     log = ChangeLog(["beta"])
     for rel in paths:
-        log.changed(0, rel, False)
+        log.changed(0, rel, PATH)
     batch = log.take("beta", 100)
     log.ack_paths("beta", batch, 0)
     log.done("beta")
@@ -85,17 +91,17 @@ def test_rename_of_what_is_on_the_slave_is_settled():
 
 def test_rename_with_anything_unsent_at_above_or_under_it_is_not_settled():
     log = ChangeLog(["beta"])
-    log.changed(0, b"tmp", False)            # an editor's save: written, then renamed over the file
+    log.changed(0, b"tmp", PATH)            # an editor's save: written, then renamed over the file
     assert not _settled(log, 0, b"tmp", b"file", False)
     log = ChangeLog(["beta"])
-    log.changed(0, b"d/sub/f", False)
+    log.changed(0, b"d/sub/f", PATH)
     assert not _settled(log, 0, b"d", b"e", True)
     assert _settled(log, 1, b"d", b"e", True)   # another root's d
     log = ChangeLog(["beta"])
-    log.changed(0, b"new", True)             # a directory not pushed yet, and a file moved inside it
+    log.changed(0, b"new", TREE)             # a directory not pushed yet, and a file moved inside it
     assert not _settled(log, 0, b"new/f", b"new/g", False)
     log = ChangeLog(["beta"])
-    log.changed(0, b"", True)
+    log.changed(0, b"", TREE)
     assert not _settled(log, 0, b"f", b"g", False)
     log = ChangeLog(["beta"])
     log.full_sync_needed("start")
@@ -105,7 +111,7 @@ def test_rename_with_anything_unsent_at_above_or_under_it_is_not_settled():
 def test_a_directory_rename_in_a_burst_is_not_settled():
     log = _synced()
     for i in range(SETTLED_SCAN + 1):
-        log.changed(0, b"other/f%d" % i, False)
+        log.changed(0, b"other/f%d" % i, PATH)
     assert not _settled(log, 0, b"d", b"e", True)
     assert _settled(log, 0, b"f", b"g", False)   # a file has nothing under it to look for
 
@@ -113,33 +119,33 @@ def test_a_directory_rename_in_a_burst_is_not_settled():
 def test_an_applied_settled_rename_needs_no_push():
     log = _synced(b"d/f")
     log.renamed(0, b"d", b"e", True)
-    log.changed(0, b"x", False)
+    log.changed(0, b"x", PATH)
     batch = log.take("beta", 100)
     log.ack_moved("beta", batch, batch.renames[0])
-    assert batch.paths == {0: {b"x": False}}
+    assert batch.paths == {0: {b"x": PATH}}
     assert log.unsent("beta")[0] == 2        # x and the rename itself, until ack_rename
 
 
 def test_a_path_changed_after_its_rename_is_still_pushed():
     log = _synced(b"f")
     log.renamed(0, b"f", b"g", False)
-    log.changed(0, b"g", False)              # written again after the move
+    log.changed(0, b"g", PATH)              # written again after the move
     batch = log.take("beta", 100)
     log.ack_moved("beta", batch, batch.renames[0])
-    assert batch.paths == {0: {b"g": False}}
+    assert batch.paths == {0: {b"g": PATH}}
 
 
 def test_max_batch_limits_paths_per_push():
     log = ChangeLog(["beta"])
     for i in range(10):
-        log.changed(0, b"f%d" % i, False)
+        log.changed(0, b"f%d" % i, PATH)
     batch = log.take("beta", 4)
     assert sum(len(v) for v in batch.paths.values()) == 4
 
 
 def test_wait_acked_is_a_barrier():
     log = ChangeLog(["beta"])
-    log.changed(0, b"a", False)
+    log.changed(0, b"a", PATH)
     barrier = log.current()
     assert not log.wait_acked(barrier, 0.05)
     batch = log.take("beta", 100)
@@ -150,7 +156,7 @@ def test_wait_acked_is_a_barrier():
 def test_push_is_due_only_after_delay():
     log = ChangeLog(["beta"], delay=0.2)
     q = log.queues["beta"]
-    log.changed(0, b"a", False)
+    log.changed(0, b"a", PATH)
     first = q.entries[(0, b"a")].since
     assert q.due_at() == first + 0.2
 
@@ -158,7 +164,7 @@ def test_push_is_due_only_after_delay():
 def test_held_deletion_stays_unsent_but_is_not_due_or_taken():
     log = ChangeLog(["beta"])
     log.deleted(0, b"gone")
-    log.changed(0, b"new", False)
+    log.changed(0, b"new", PATH)
     batch = log.take("beta", 100)
     log.hold("beta", batch, 0, [b"gone"])
     log.ack_paths("beta", batch, 0)
@@ -181,10 +187,10 @@ def test_unhold_makes_held_deletions_due_and_a_new_change_frees_one():
     batch = log.take("beta", 100)
     log.hold("beta", batch, 0, [b"a", b"b"])
     log.done("beta")
-    log.changed(0, b"a", False)                   # restored on the master: pushed as usual
+    log.changed(0, b"a", PATH)                   # restored on the master: pushed as usual
     assert log.held("beta", 0) == 1
     assert log.queues["beta"].due_at() is not None
-    assert log.take("beta", 100).paths == {0: {b"a": False}}
+    assert log.take("beta", 100).paths == {0: {b"a": PATH}}
     log.done("beta")
     assert log.unhold("beta", 0) == 1
     assert set(log.take("beta", 100).paths[0]) == {b"a", b"b"}
@@ -200,11 +206,11 @@ def test_due_time_follows_takes_and_pushes_without_rescanning():
     log = ChangeLog(["beta"])
     q = log.queues["beta"]
     for i in range(3):
-        log.changed(0, b"f%d" % i, False)
+        log.changed(0, b"f%d" % i, PATH)
     assert q.due_at() == q.entries[(0, b"f0")].since
     batch = log.take("beta", 2)               # two taken, one left for the next push
     assert q.due_at() is None                # nothing is due while a push runs...
-    log.changed(0, b"f0", False)              # ...until something changes again
+    log.changed(0, b"f0", PATH)              # ...until something changes again
     assert q.due_at() == q.entries[(0, b"f0")].since
     log.ack_paths("beta", batch, 0)
     log.done("beta")
@@ -216,23 +222,58 @@ def test_due_time_follows_takes_and_pushes_without_rescanning():
 def test_a_file_still_being_written_waits_for_its_close_at_most_the_settle_time():
     log = ChangeLog(["beta"])
     q = log.queues["beta"]
-    log.changed(0, b"big", False, writing=True)
+    log.changed(0, b"big", PATH, OPEN)
     since = q.entries[(0, b"big")].since
     assert q.due_at() == since + WRITE_SETTLE
-    log.changed(0, b"big", False)                  # closed: due at once (delay 0)
+    log.changed(0, b"big", PATH)                  # closed: due at once (delay 0)
     assert q.due_at() == since
+
+
+def test_a_file_a_walk_found_waits_a_moment_and_for_its_close_once_written_again():
+    log = ChangeLog(["beta"])
+    q = log.queues["beta"]
+    log.changed(0, b"new/f", PATH, Written.FOUND)
+    since = q.entries[(0, b"new/f")].since
+    assert q.due_at() == since + FOUND_SETTLE
+    log.changed(0, b"new/f", PATH, OPEN)           # its writer still has it: an IN_MODIFY
+    assert q.due_at() == since + WRITE_SETTLE
+
+
+@pytest.mark.parametrize("old,new,merged", [
+    (None, NEW_DIR, NEW_DIR),
+    (NEW_DIR, NEW_DIR, NEW_DIR),    # reported again (by its parent's walk and its own event)
+    (NEW_DIR, PATH, PATH),          # deleted or moved away...
+    (PATH, NEW_DIR, TREE),          # ...then made again: the slave may hold what the old one held
+    (TREE, NEW_DIR, TREE),
+    (NEW_DIR, TREE, TREE),
+    (TREE, PATH, TREE),
+    (PATH, PATH, PATH),
+])
+def test_a_new_directory_goes_alone_only_while_no_other_stood_at_its_name(old, new, merged):
+    assert merged_reach(old, new) is merged
+
+
+def test_a_batch_carries_what_each_path_covers():
+    log = ChangeLog(["beta"])
+    log.changed(0, b"d", NEW_DIR)
+    log.changed(0, b"d/f", PATH, Written.FOUND)
+    log.deleted(0, b"gone")
+    log.changed(0, b"gone", NEW_DIR)
+    q = log.queues["beta"]
+    q.entries[(0, b"d/f")].settle = 0.0            # closed by now
+    assert log.take("beta", 100).paths == {0: {b"d": NEW_DIR, b"d/f": PATH, b"gone": TREE}}
 
 
 def test_a_push_leaves_out_a_file_being_written_and_its_settle_time_runs_on():
     log = ChangeLog(["beta"])
     q = log.queues["beta"]
-    log.changed(0, b"log", False, writing=True)
-    log.changed(0, b"done", False)
+    log.changed(0, b"log", PATH, OPEN)
+    log.changed(0, b"done", PATH)
     batch = log.take("beta", 100)
-    assert batch.paths == {0: {b"done": False}}
+    assert batch.paths == {0: {b"done": PATH}}
     assert batch.writing == {0: [b"log"]}          # named, so a directory sent whole leaves it out too
     since = q.entries[(0, b"log")].since
-    log.changed(0, b"log", False, writing=True)    # written to again while the push runs
+    log.changed(0, b"log", PATH, OPEN)    # written to again while the push runs
     log.ack_paths("beta", batch, 0)
     log.done("beta")
     assert q.entries[(0, b"log")].since == since   # not pushed back: a file always open still goes
@@ -242,19 +283,19 @@ def test_a_push_leaves_out_a_file_being_written_and_its_settle_time_runs_on():
 def test_a_closed_file_written_again_is_not_due_before_its_settle_time():
     log = ChangeLog(["beta"], delay=0.05)
     q = log.queues["beta"]
-    log.changed(0, b"f", False)
-    log.changed(0, b"f", False, writing=True)      # opened again and written
+    log.changed(0, b"f", PATH)
+    log.changed(0, b"f", PATH, OPEN)      # opened again and written
     assert q.due_at() == q.entries[(0, b"f")].since + WRITE_SETTLE
 
 
 def test_a_burst_gathers_before_its_push_and_a_single_change_does_not():
     log = ChangeLog(["beta"])
     q = log.queues["beta"]
-    log.changed(0, b"one", False)
+    log.changed(0, b"one", PATH)
     first = q.entries[(0, b"one")].since
     assert q.due_at() == first                       # alone: at once
     for i in range(BURST_PATHS):
-        log.changed(0, b"f%d" % i, False)
+        log.changed(0, b"f%d" % i, PATH)
     assert q.due_at() == first + BURST_GATHER        # a burst: gathered into fewer pushes
 
 
@@ -267,7 +308,7 @@ def test_an_idle_pusher_sleeps_until_a_change_or_its_stop():
     stop, seen = threading.Event(), []
     waiter = _waiter(log, stop, seen)
     waiter.start()
-    log.changed(0, b"a", False)                 # the change wakes it: it never polls
+    log.changed(0, b"a", PATH)                 # the change wakes it: it never polls
     waiter.join(5)
     assert seen == [True]
     log.ack_paths("beta", log.take("beta", 100), 0)

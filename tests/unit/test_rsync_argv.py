@@ -2,6 +2,9 @@ import pytest
 
 from fmirror import protocol, rsync
 from fmirror.config.model import Config, Node, Role, Transport
+from fmirror.watcher import Reach
+
+PATH, NEW_DIR, TREE = Reach.PATH, Reach.NEW_DIR, Reach.TREE
 
 
 def _cfg(**kw):
@@ -17,6 +20,33 @@ def test_batch_argv_reads_nul_list_and_deletes_missing():
                 "--numeric-ids", "--exclude=*.swp"):
         assert opt in argv
     assert argv[-2:] == ["/srv/www/", "root@h:/srv/www/"]
+
+
+def test_a_new_directory_with_a_path_under_it_listed_is_left_to_rsync_as_implied():
+    rels = {b"d": NEW_DIR, b"d/sub": NEW_DIR, b"d/sub/f": PATH, b"e": TREE}
+    assert rsync.batch_list(rels, lambda rel: True) == ([b"d/sub/f", b"e"], [])
+
+
+def test_a_new_directory_alone_is_listed_and_sent_without_what_it_holds():
+    rels = {b"d": NEW_DIR, b"other/f": PATH}
+    assert rsync.batch_list(rels, lambda rel: True) == ([b"d", b"other/f"], [b"d"])
+    argv = rsync.batch_argv(_cfg(), "ssh", "X", "/srv/www", "h:/srv/www/", alone=[b"d", b"a*b", b"c\\d"])
+    assert ["--exclude=/d/*", "--exclude=/a\\*b/*", "--exclude=/c\\\\d/*"] == [a for a in argv if a.endswith("/*")]
+
+
+def test_a_new_directory_gone_here_is_listed_plain_so_that_it_is_deleted_whole_there():
+    assert rsync.batch_list({b"d": NEW_DIR}, lambda rel: False) == ([b"d"], [])
+
+
+def test_too_many_new_directories_alone_are_sent_recursively_as_before():
+    rels = {b"d%d" % i: NEW_DIR for i in range(rsync.MAX_LEFT_OUT + 1)}
+    assert rsync.batch_list(rels, lambda rel: True) == (list(rels), [])
+
+
+def test_a_batch_without_new_directories_is_listed_as_it_is_and_nothing_is_looked_at():
+    def looked(rel):
+        raise AssertionError("no lstat for a batch without new directories")
+    assert rsync.batch_list({b"a": PATH, b"b": TREE}, looked) == ([b"a", b"b"], [])
 
 
 def test_full_argv_deletes_and_honours_transport():
