@@ -24,10 +24,10 @@ import stat
 import threading
 import time
 from collections.abc import Callable
-from typing import NamedTuple
 
 from fmirror import inotify as ino
 from fmirror.leaves import Leaves
+from fmirror.moves import MovedFrom, MovePairs
 from fmirror.tree import Tree
 
 log = logging.getLogger(__name__)
@@ -60,15 +60,6 @@ class Written(enum.Enum):
     CLOSED = "closed"     # its close was seen, or it is nothing one writes to (a symlink, a directory)
     OPEN = "open"         # created or written to, its close not seen yet
     FOUND = "found"       # found by a walk: whether a writer still has it open is unknown
-
-
-class _MovedFrom(NamedTuple):
-    root: int
-    rel: bytes
-    is_dir: bool
-    excluded: bool
-    node: int | None  # Tree.ref of a watched directory's subtree, detached until the pair shows up
-    deadline: float
 
 
 class Watcher:
@@ -114,7 +105,7 @@ class Watcher:
         self._tree = Tree()
         self._leaves = Leaves()
         self._tops: list[int | None] = [None] * len(self._roots)  # each root's top node
-        self._moves: dict[int, _MovedFrom] = {}  # cookie → rename half waiting for its pair
+        self._moves = MovePairs()
         self._read_bytes = 0  # stream offset: bytes of events read so far
         self._event_at = 0  # stream offset of the event being dispatched
         self._grace_end = 0.0  # when an IN_MOVED_FROM of the current batch counts as a move out
@@ -213,8 +204,9 @@ class Watcher:
                 done.set()
 
     def _poll_timeout_ms(self) -> int | None:
-        deadlines = [move.deadline for move in self._moves.values()]
-        deadlines += [until for _, _, until in self._lost_walks]
+        deadlines = [until for _, _, until in self._lost_walks]
+        if self._moves:
+            deadlines.append(self._moves.next_deadline())
         if None in self._tops:
             deadlines.append(self._next_root_retry)
         if not deadlines:
@@ -248,9 +240,9 @@ class Watcher:
             if moved is not None:
                 self._tree.unlink(moved)
                 moved = self._tree.ref(moved)
-            self._moves[event.cookie] = _MovedFrom(root, rel, is_dir, excluded, moved, self._grace_end)
+            self._moves.add(event.cookie, MovedFrom(root, rel, is_dir, excluded, moved, self._grace_end))
         elif event.mask & ino.IN_MOVED_TO:
-            self._moved_to(self._moves.pop(event.cookie, None), node, event.name, root, rel, is_dir, excluded)
+            self._moved_to(self._moves.take(event.cookie), node, event.name, root, rel, is_dir, excluded)
         elif excluded:
             return
         elif event.mask & ino.IN_DELETE:
@@ -308,7 +300,7 @@ class Watcher:
         for found_rel, reach, written in found or [(rel, Reach.TREE, Written.CLOSED)]:
             self._sink.changed(root, found_rel, reach, written)
 
-    def _moved_to(self, src: _MovedFrom | None, parent: int, name: bytes,
+    def _moved_to(self, src: MovedFrom | None, parent: int, name: bytes,
                   root: int, rel: bytes, is_dir: bool, excluded: bool) -> None:
         if excluded:
             if src is not None:
@@ -337,7 +329,7 @@ class Watcher:
             self._sink.deleted(src.root, src.rel)
             self._sink.changed(root, rel, Reach.TREE if is_dir else Reach.PATH)
 
-    def _departed(self, src: _MovedFrom) -> None:
+    def _departed(self, src: MovedFrom) -> None:
         # inotify follows an inode wherever it goes: a subtree moved out must be unwatched.
         self._forget(self._tree.deref(src.node))
         if not src.excluded:
@@ -355,12 +347,10 @@ class Watcher:
             if not self._excluded(root, rel, True) and self._watch_tree(parent, name, root, rel, until) is not None:
                 self._sink.changed(root, rel, Reach.TREE)  # unwatched until now: whatever it holds
 
-    def _moved_out(self, which: Callable[[_MovedFrom], bool]) -> None:
+    def _moved_out(self, which: Callable[[MovedFrom], bool]) -> None:
         """Settle the unpaired renames that `which` picks as moves out of the roots."""
-        for cookie, move in list(self._moves.items()):
-            if which(move):
-                del self._moves[cookie]
-                self._departed(move)
+        for move in self._moves.expire(which):
+            self._departed(move)
 
     # Roots and full walks -----------------------------------------------
 
@@ -391,7 +381,7 @@ class Watcher:
     def _resync(self, why: str) -> None:
         """Rebuild the whole tree from the disk, keeping watches that still apply, then ask for a full sync."""
         stale = self._tree
-        self._tree, self._tops, self._moves, self._lost_walks = Tree(), [None] * len(self._roots), {}, []
+        self._tree, self._tops, self._moves, self._lost_walks = Tree(), [None] * len(self._roots), MovePairs(), []
         self._unwatched = 0
         for i in range(len(self._roots)):
             self._watch_root(i)
@@ -460,7 +450,7 @@ class Watcher:
         elif parent is not None and self._is_ancestor(node, parent):
             return None  # following it would loop forever
         else:
-            self._disown(node)
+            self._moves.disown(self._tree.ref(node))   # a walk found it on disk: a move out must not unwatch it
             moved_root = self._root_of(node)
             if parent is not None and moved_root is not None:
                 # A root's own inode turned up inside a tree: the root was moved there.
@@ -472,13 +462,6 @@ class Watcher:
             # What was there is detached: IN_IGNORED drops it if it is gone.
             self._tree.link(node, parent, name)
         return node
-
-    def _disown(self, node: int) -> None:
-        """A walk found node on disk: a pending move out must no longer unwatch it."""
-        ref = self._tree.ref(node)
-        for cookie, move in self._moves.items():
-            if move.node == ref:
-                self._moves[cookie] = move._replace(node=None)
 
     def _current(self, parent: int, name: bytes) -> int | None:
         """The child an event dispatched now may move or drop: not one placed by a walk that saw its outcome."""
