@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 
 from fmirror.errors import Failed
-from fmirror.watcher import Reach, Written
+from fmirror.reach import Reach, Written
 
 # A file written to and not closed yet is pushed after this long at the latest
 # (a log or a database that stays open must not wait for ever).

@@ -5,7 +5,7 @@ import os
 import re
 
 from fmirror.config.model import Config
-from fmirror.watcher import Reach
+from fmirror.reach import Reach
 
 # 24: "some files vanished before they could be transferred" — they were
 # deleted on the master meanwhile; the deletion is its own queued change.

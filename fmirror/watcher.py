@@ -15,7 +15,6 @@ leave the roots: a node displaced by a walk is detached, kept watched, and
 hung back by the walk or rename that finds it.
 """
 
-import enum
 import logging
 import math
 import os
@@ -28,6 +27,7 @@ from collections.abc import Callable
 from fmirror import inotify as ino
 from fmirror.leaves import Leaves
 from fmirror.moves import MovedFrom, MovePairs
+from fmirror.reach import Reach, Written
 from fmirror.tree import Tree
 
 log = logging.getLogger(__name__)
@@ -46,20 +46,6 @@ GONE_SELF = ino.IN_DELETE_SELF | ino.IN_MOVE_SELF | ino.IN_UNMOUNT | ino.IN_IGNO
 MOVE_GRACE = 0.015
 ROOT_RETRY = 1.0  # seconds between attempts to watch a root that is missing
 WARNING_INTERVAL = 60.0
-
-
-class Reach(enum.Enum):
-    """What a push of a changed path has to cover."""
-    PATH = "path"         # the path itself: a file, a symlink, or a name that may be gone
-    NEW_DIR = "new dir"   # a directory made under a watch: what it holds is reported path by path
-    TREE = "tree"         # a directory and everything under it
-
-
-class Written(enum.Enum):
-    """Whether a changed file may still be being written: a push waits for its close."""
-    CLOSED = "closed"     # its close was seen, or it is nothing one writes to (a symlink, a directory)
-    OPEN = "open"         # created or written to, its close not seen yet
-    FOUND = "found"       # found by a walk: whether a writer still has it open is unknown
 
 
 class Watcher:

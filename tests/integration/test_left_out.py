@@ -8,7 +8,7 @@ import os
 from types import SimpleNamespace
 
 from fmirror import process, rsync
-from fmirror.watcher import Reach
+from fmirror.reach import Reach
 
 NEW_DIR, PATH = Reach.NEW_DIR, Reach.PATH
 SOME_NS = 1_600_000_000_123_456_789

@@ -12,7 +12,8 @@ import time
 import pytest
 
 from fmirror.excludes import compile_excludes
-from fmirror.watcher import Reach, Watcher, Written
+from fmirror.reach import Reach, Written
+from fmirror.watcher import Watcher
 
 PATH, NEW_DIR, TREE = Reach.PATH, Reach.NEW_DIR, Reach.TREE
 
@@ -409,9 +410,7 @@ def test_overlapping_roots_are_refused(tmp_path):
 
 WATCH_LIMIT_SCRIPT = r"""
 import json, logging, sys
-from fmirror.watcher import Reach, Watcher, Written
-
-PATH, NEW_DIR, TREE = Reach.PATH, Reach.NEW_DIR, Reach.TREE
+from fmirror.watcher import Watcher
 
 logging.basicConfig(level=logging.WARNING)
 with open("/proc/sys/user/max_inotify_watches", "w") as f:

@@ -3,7 +3,7 @@ import threading
 import pytest
 
 from fmirror.changes import BURST_GATHER, BURST_PATHS, FOUND_SETTLE, SETTLED_SCAN, WRITE_SETTLE, ChangeLog, merged_reach
-from fmirror.watcher import Reach, Written
+from fmirror.reach import Reach, Written
 
 PATH, NEW_DIR, TREE = Reach.PATH, Reach.NEW_DIR, Reach.TREE
 OPEN = Written.OPEN

@@ -2,7 +2,7 @@ import pytest
 
 from fmirror import protocol, rsync
 from fmirror.config.model import Config, Node, Role, Transport
-from fmirror.watcher import Reach
+from fmirror.reach import Reach
 
 PATH, NEW_DIR, TREE = Reach.PATH, Reach.NEW_DIR, Reach.TREE
 
