@@ -2,9 +2,9 @@
 
 The forced command's own stdio (own()): rsync replaces the process, as
 sshd started it. The stdio the daemon was handed for the request (handed(),
-see resident.py): rsync runs as the daemon's child on those descriptors,
-and its exit status becomes the request's. Or one request inside a link
-(captured()): its input and answers are parts of a line.
+see resident.py): the daemon admits the request, and the forced command
+that handed it becomes rsync (handoff.py), as in own(). Or one request
+inside a link (captured()): its input and answers are parts of a line.
 
 Either way a receiving rsync is listed in state_dir/receivers/ by pid, so a
 promotion can stop a receive whose sender died instead of waiting on it.
@@ -26,8 +26,8 @@ class Channel:
     stdin: BinaryIO
     stdout: BinaryIO
     stderr: BinaryIO
-    # become(argv, lock_fd=None) -> rsync's exit status: rsync runs on this channel, and
-    # lock_fd (a receive's) stays held until it exits. own(): never returns.
+    # become(argv, lock_fd=None): rsync runs on this channel, and lock_fd (a receive's)
+    # stays held until it exits. own(): never returns; handed(): returns when rsync ended.
     become: Callable
     # The daemon's parked pushes (warm.Parking): only a request the daemon serves has them.
     parking: object = None
@@ -56,34 +56,36 @@ def own(cfg: Config) -> Channel:
     return Channel(sys.stdin.buffer, sys.stdout.buffer, sys.stderr.buffer, become)
 
 
-def handed(cfg: Config, fds: tuple, umask: int, on_start=None, parking=None, daemon=None) -> Channel:
-    """A channel on descriptors (stdin, stdout, stderr) another process passed us; closed by close()."""
+def handed(cfg: Config, fds: tuple, requester, parking=None, daemon=None) -> Channel:
+    """A channel on descriptors (stdin, stdout, stderr) another process passed us; closed by close().
+
+    requester: the process that passed them (resident.Requester), which runs rsync.
+    """
     stdin, stdout, stderr = (os.fdopen(fd, mode) for fd, mode in zip(fds, ("rb", "wb", "wb")))
 
     def become(argv, lock_fd=None):
         # Flushed first: what was said must come before rsync's own output.
         stdout.flush()
         stderr.flush()
-        try:
-            proc = process.attach(argv, (stdin.fileno(), stdout.fileno(), stderr.fileno()),
-                                  keep=() if lock_fd is None else (lock_fd,), umask=umask)
-        finally:
-            # Ours closed at once: the ssh session ends when rsync's copies close, and the
-            # lock is rsync's to hold (or nobody's, if it did not start: a daemon that kept
-            # it would block every role change).
-            for f in (stdin, stdout, stderr):
-                f.close()
-            if lock_fd is not None:
-                os.close(lock_fd)
+        listed = os.path.join(receivers_dir(cfg), str(requester.pid))
         try:
             if lock_fd is not None:
-                register(cfg, proc.pid)
-            if on_start is not None:
-                on_start(proc)
-            return proc.wait()
+                register(cfg, requester.pid)
+            try:
+                requester.run(argv, lock_fd)
+            finally:
+                # Ours closed at once: the ssh session ends when rsync's copies close, and the
+                # lock is rsync's to hold (or nobody's, if it did not start: a daemon that kept
+                # it would block every role change).
+                for f in (stdin, stdout, stderr):
+                    f.close()
+                if lock_fd is not None:
+                    os.close(lock_fd)
+            requester.wait()
         finally:
             if lock_fd is not None:
-                unlink(os.path.join(receivers_dir(cfg), str(proc.pid)))
+                unlink(listed)
+        return 0       # never the request's status: rsync's goes to sshd itself
     return Channel(stdin, stdout, stderr, become, parking, daemon)
 
 

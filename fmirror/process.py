@@ -1,7 +1,9 @@
 """The one module that starts processes: argv lists only, never a shell.
 
 File names are data: they travel as argv elements or on stdin, never through
-a shell's parser.
+a shell's parser. One exec happens elsewhere, by the same rule: the forced
+command's fast path becomes the rsync its daemon admitted (handoff.py),
+before it imports anything this module does.
 """
 
 import logging
@@ -121,21 +123,6 @@ def spawn(argv, *, stdin=subprocess.DEVNULL, stdout=None, stderr=None, env=None,
     try:
         return subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr, env=env,
                                 cwd=cwd, start_new_session=new_session)
-    except FileNotFoundError:
-        raise CommandError(argv, 127, f"{_name(argv[0])}: command not found") from None
-
-
-def attach(argv, fds: tuple, *, keep=(), umask: int = -1) -> subprocess.Popen:
-    """Start argv on descriptors (stdin, stdout, stderr) handed to us, keeping `keep` open in it.
-
-    The caller waits for it. umask: the one the process that handed the
-    descriptors has, so files come out as they would have from there.
-    """
-    argv = [os.fspath(a) if not isinstance(a, (str, bytes)) else a for a in argv]
-    log.debug("attach: %s", _show(argv))
-    try:
-        return subprocess.Popen(argv, stdin=fds[0], stdout=fds[1], stderr=fds[2], pass_fds=keep,
-                                umask=umask, cwd="/", start_new_session=True)
     except FileNotFoundError:
         raise CommandError(argv, 127, f"{_name(argv[0])}: command not found") from None
 

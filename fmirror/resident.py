@@ -2,7 +2,9 @@
 
 `fmirror serve` passes the daemon its ssh session's stdio; the daemon serves
 the request with the very code the forced command runs (serve.py), on a
-channel over those descriptors (channel.handed), and says how it ended.
+channel over those descriptors (channel.handed), and says how it ended; or,
+for a push or pull it admitted, has the forced command become rsync
+(handoff.py), and waits for the end of it to unlist the receive.
 
 It takes a request only when the full `fmirror serve` would have read the
 same configuration: the same file, unchanged since the daemon read it, and
@@ -20,14 +22,13 @@ import struct
 import threading
 from dataclasses import dataclass
 
-from fmirror import channel as channel_mod, control, handoff, locations, process, serve, warm
+from fmirror import channel as channel_mod, control, handoff, locations, serve, warm
 from fmirror.config.model import Config
 from fmirror.errors import Error, ExitCode
 
 log = logging.getLogger(__name__)
 
 MAX_REQUEST = 1 << 16
-STOP_GRACE = 3.0
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,6 @@ class Loaded:
 class Request:
     config: str
     node: str | None
-    umask: int
     command: str
 
     @property
@@ -56,10 +56,10 @@ class Request:
 
 def decode(body: bytes) -> Request | None:
     """handoff.encode's fields (without the length), or None when they are not ours."""
-    fields = body.split(b"\0", 4)
-    if len(fields) != 5 or fields[0] != handoff.VERSION or not fields[3].isdigit():
+    fields = body.split(b"\0", 3)
+    if len(fields) != 4 or fields[0] != handoff.VERSION:
         return None
-    return Request(os.fsdecode(fields[1]), os.fsdecode(fields[2]) or None, int(fields[3]), os.fsdecode(fields[4]))
+    return Request(os.fsdecode(fields[1]), os.fsdecode(fields[2]) or None, os.fsdecode(fields[3]))
 
 
 def decline(request: Request, loaded: Loaded, stamp_now: tuple | None) -> str | None:
@@ -73,9 +73,31 @@ def decline(request: Request, loaded: Loaded, stamp_now: tuple | None) -> str | 
     return None
 
 
-def exit_status(returncode: int) -> int:
-    """A child's Popen return code as a shell would report it (a signal n: 128 + n)."""
-    return 128 - returncode if returncode < 0 else returncode
+class Requester:
+    """The forced command that handed a request over, on the other end of conn: our answer goes to it."""
+
+    def __init__(self, conn: socket.socket):
+        self.conn, self.answered = conn, False
+        self.pid, self.uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                                    struct.calcsize("3i")))
+
+    def run(self, argv: list, fd: int | None) -> None:
+        """Have it become argv, with fd (a receive's lock) passed along."""
+        self.answered = True
+        socket.send_fds(self.conn, [handoff.exec_answer(argv)], [] if fd is None else [fd])
+
+    def wait(self) -> None:
+        """Until the command it became ends: its copy of the socket then closes."""
+        try:
+            while self.conn.recv(64):
+                pass
+        except OSError:
+            pass
+
+    def exit(self, status: int) -> None:
+        if not self.answered:
+            self.answered = True
+            self.conn.sendall(handoff.EXIT + b"%d\n" % status)
 
 
 class _Handler(socketserver.BaseRequestHandler):
@@ -90,24 +112,19 @@ class ResidentServer:
         self.current, self.daemon = current, daemon
         self.counts = {"served": 0, "declined": 0}
         self.parking = warm.Parking()   # pushes opened ahead, until their go (warm.py)
-        self.running = set()
         self.lock = threading.Lock()
         self.server = control.UnixServer(locations.handoff_socket(current().cfg.path), _Handler, "resident",
                                          owner=self)
 
     def close(self):
-        """No new requests; receives still running are stopped (their senders retry)."""
+        """No new requests. Receives already running go on: they are the forced commands' rsync, as on the full path."""
         self.server.close()
-        with self.lock:
-            running = list(self.running)
-        for proc in running:
-            process.stop(proc, STOP_GRACE)
 
     def serve_one(self, conn: socket.socket):
-        uid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[1]
+        requester = Requester(conn)
         body, fds = _receive(conn)
         try:
-            request = decode(body) if body is not None and len(fds) == 3 and uid == os.geteuid() else None
+            request = decode(body) if body is not None and len(fds) == 3 and requester.uid == os.geteuid() else None
             loaded = self.current()
             reason = ("not a hand-over request" if request is None
                       else decline(request, loaded, locations.config_stamp(request.config)))
@@ -116,29 +133,19 @@ class ResidentServer:
                 self._count("declined")
                 conn.sendall(handoff.FALLBACK + b"\n")
                 return
-            chan = channel_mod.handed(loaded.cfg, fds, request.umask, on_start=self._started, parking=self.parking,
-                                      daemon=self.daemon)
+            chan = channel_mod.handed(loaded.cfg, fds, requester, parking=self.parking, daemon=self.daemon)
             fds = ()            # the channel owns them now
-            status = self._serve(loaded.cfg, request.command, chan)
+            try:
+                status = answer(loaded.cfg, request.command, chan)
+            finally:
+                channel_mod.close(chan)
             self._count("served")
-            conn.sendall(handoff.EXIT + b"%d\n" % status)
+            requester.exit(status)
         except OSError:
             pass                # the forced command is gone (its ssh session ended): nobody to tell
         finally:
             for fd in fds:
                 os.close(fd)
-
-    def _serve(self, cfg, command, chan) -> int:
-        try:
-            return answer(cfg, command, chan)
-        finally:
-            with self.lock:
-                self.running = {p for p in self.running if p.poll() is None}
-            channel_mod.close(chan)
-
-    def _started(self, proc):
-        with self.lock:
-            self.running.add(proc)
 
     def status(self) -> dict:
         with self.lock:
@@ -182,7 +189,7 @@ def start(current, daemon=None) -> ResidentServer | None:
 def answer(cfg, command, chan) -> int:
     """Serve one handed-over request on chan; its exit status. Never raises: the daemon goes on."""
     try:
-        return exit_status(serve.main(cfg, command, chan))
+        return serve.main(cfg, command, chan)
     except Error as e:
         chan.say(f"fmirror: {e}")
         return e.exit_code

@@ -29,11 +29,12 @@ def test_anything_else_takes_the_full_path():
 
 
 def test_the_request_reads_back_as_sent():
-    message = handoff.encode("/etc/fmirror/fmirror.yaml", "beta", 0o022, PUSH)
+    message = handoff.encode("/etc/fmirror/fmirror.yaml", "beta", PUSH)
     assert int(message[:8], 16) == len(message) - 8
     request = resident.decode(message[8:])
-    assert request == resident.Request("/etc/fmirror/fmirror.yaml", "beta", 0o022, PUSH)
+    assert request == resident.Request("/etc/fmirror/fmirror.yaml", "beta", PUSH)
     assert request.verb == "push"
+    assert resident.decode(handoff.encode("/x.yaml", None, PUSH)[8:]).node is None
     assert resident.decode(message[8:].replace(handoff.VERSION, b"9", 1)) is None
     assert resident.decode(b"garbage") is None
 
@@ -43,13 +44,13 @@ def _loaded(stamp=(1, 2, 3, 4, 5), node=None):
 
 
 def test_the_daemon_takes_a_push_only_with_the_configuration_it_read():
-    push = resident.Request("/etc/fmirror/fmirror.yaml", None, 0o022, PUSH)
+    push = resident.Request("/etc/fmirror/fmirror.yaml", None, PUSH)
     assert resident.decline(push, _loaded(), (1, 2, 3, 4, 5)) is None
     assert "changed since" in resident.decline(push, _loaded(), (1, 2, 3, 9, 9))
     assert "changed since" in resident.decline(push, _loaded(), None)
     assert "changed since" in resident.decline(push, _loaded(stamp=None), None)
     assert "--node" in resident.decline(push, _loaded(node="beta"), (1, 2, 3, 4, 5))
-    demote = resident.Request("/etc/fmirror/fmirror.yaml", None, 0o022, "fmirror/1 demote --epoch 4 --from b")
+    demote = resident.Request("/etc/fmirror/fmirror.yaml", None, "fmirror/1 demote --epoch 4 --from b")
     assert "not served" in resident.decline(demote, _loaded(), (1, 2, 3, 4, 5))
 
 
@@ -62,10 +63,14 @@ def test_a_config_file_edit_changes_its_stamp(tmp_path):
     assert locations.config_stamp(str(tmp_path / "missing.yaml")) is None
 
 
-def test_a_receiver_killed_by_a_signal_reports_as_a_shell_would():
-    assert resident.exit_status(0) == 0
-    assert resident.exit_status(23) == 23
-    assert resident.exit_status(-15) == 143
+def test_an_exec_answer_is_whole_only_with_its_whole_argv():
+    argv = ["rsync", "--server", "-logDtpre.iLsfxCIvu", ".", "/srv/a\nb/"]   # a newline in a path, too
+    answer = handoff.exec_answer(argv)
+    assert all(not handoff.complete(answer[:n]) for n in range(len(answer)))
+    assert handoff.complete(answer)
+    assert answer[len(handoff.EXEC) + 8:].split(b"\0") == [os.fsencode(a) for a in argv]
+    assert handoff.complete(b"exit 23\n") and not handoff.complete(b"exit 2")
+    assert handoff.complete(b"exec zzzzzzzz")     # not ours: taken whole, and exec fails on it
 
 
 def test_each_config_file_has_its_own_short_socket():
