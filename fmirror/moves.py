@@ -41,6 +41,10 @@ class MovePairs:
     def next_deadline(self) -> float | None:
         return min((move.deadline for move in self._waiting.values()), default=None)
 
+    def clear(self) -> None:
+        """Forget every move waiting for its pair: a full walk follows, which sees where all went."""
+        self._waiting.clear()
+
     def disown(self, ref: int) -> None:
         """A walk found this subtree on disk: a move out must no longer unwatch it."""
         for cookie, move in self._waiting.items():

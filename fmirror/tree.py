@@ -3,7 +3,7 @@
 A directory is a slot, an index into parallel arrays: its watch descriptor,
 its parent, its first child and its siblings (a doubly linked list, so a
 subtree is walked and a child unlinked without a container per directory),
-its horizon (see watcher.py), and where its name lies in one shared buffer.
+its horizon (see watched.py), and where its name lies in one shared buffer.
 A child is found by (parent, name) in one open-addressing hash table of
 slots; a watch descriptor finds its slot in a sorted array, which a walk
 only appends to since the kernel hands descriptors out in increasing order.

@@ -1,18 +1,9 @@
 """The watcher: from the kernel's inotify events to "these paths need pushing".
 
 One inotify descriptor, one watch per mirrored directory, one daemon thread
-that reads events and tells a sink what changed. Watched directories form a
-tree of nodes (tree.py: slots in arrays) that mirrors the real one, so a
-directory rename is one re-link whatever the size of its subtree, and a path
-is rebuilt from the node chain only when an event needs it.
-
-A walk lists the disk as it is now, while queued events tell its past. Each
-node placed by a walk remembers its horizon: the stream offset up to which
-events were already queued when the walk began. An older event must not move
-or drop that node (it describes what the walk already saw the outcome of),
-and nodes are only dropped when the kernel says so (IN_IGNORED) or when they
-leave the roots: a node displaced by a walk is detached, kept watched, and
-hung back by the walk or rename that finds it.
+that reads events and tells a sink what changed. The watches, the tree of
+nodes they make and the walks that place them are watched.py's; this module
+reads the events, pairs the halves of renames, and says what they mean.
 """
 
 import logging
@@ -25,27 +16,18 @@ import time
 from collections.abc import Callable
 
 from fmirror import inotify as ino
-from fmirror.leaves import Leaves
 from fmirror.moves import MovedFrom, MovePairs
 from fmirror.reach import Reach, Written
-from fmirror.tree import Tree
+from fmirror.watched import LOST_GRACE, Watched
 
 log = logging.getLogger(__name__)
 
-DIR_MASK = (
-    ino.IN_CREATE | ino.IN_CLOSE_WRITE | ino.IN_MODIFY | ino.IN_ATTRIB | ino.IN_DELETE
-    | ino.IN_DELETE_SELF | ino.IN_MOVED_FROM | ino.IN_MOVED_TO | ino.IN_MOVE_SELF
-    | ino.IN_DONT_FOLLOW | ino.IN_ONLYDIR | ino.IN_EXCL_UNLINK
-)
-# A root given as a symlink is followed, as rsync follows "root/".
-ROOT_MASK = DIR_MASK & ~ino.IN_DONT_FOLLOW
 GONE_SELF = ino.IN_DELETE_SELF | ino.IN_MOVE_SELF | ino.IN_UNMOUNT | ino.IN_IGNORED
 
 # The two halves of one rename can straddle two reads: an unpaired
 # IN_MOVED_FROM waits this long for its IN_MOVED_TO before it counts as a move out.
-MOVE_GRACE = 0.015
+MOVE_GRACE = LOST_GRACE
 ROOT_RETRY = 1.0  # seconds between attempts to watch a root that is missing
-WARNING_INTERVAL = 60.0
 
 
 class Watcher:
@@ -88,17 +70,12 @@ class Watcher:
         # Created now, not in start(): the queue size limit is read at this moment.
         self._ino = ino.Inotify()
         self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        self._tree = Tree()
-        self._leaves = Leaves()
-        self._tops: list[int | None] = [None] * len(self._roots)  # each root's top node
         self._moves = MovePairs()
         self._read_bytes = 0  # stream offset: bytes of events read so far
         self._event_at = 0  # stream offset of the event being dispatched
         self._grace_end = 0.0  # when an IN_MOVED_FROM of the current batch counts as a move out
-        # (Tree.ref of parent, name, until): directories a walk could not find by path, retried until then
-        self._lost_walks: list[tuple[int, bytes, float]] = []
-        self._unwatched = 0
-        self._last_warning = -math.inf
+        self._watched = Watched(self._roots, excluded, self._ino, self._horizon, disown=self._moves.disown,
+                                root_moved=self._root_moved_in, unwatched=self._unwatchable)
         self._next_root_retry = 0.0
         self._drain_waiters: list[threading.Event] = []
         self._drain_lock = threading.Lock()
@@ -108,12 +85,12 @@ class Watcher:
     @property
     def unwatched(self) -> int:
         """Directories that could not be watched (watch limit, permissions) since the last full walk."""
-        return self._unwatched
+        return self._watched.unwatched
 
     def start(self) -> None:
         """Watch every directory under every root, then read events in a daemon thread."""
         for i, path in enumerate(self._roots):
-            if not self._watch_root(i):
+            if not self._watched.watch_root(i):
                 log.warning("mirrored root %s is missing: it will be watched as soon as it appears", _show(path))
         self._thread = threading.Thread(target=self._run, name="fmirror-watcher", daemon=True)
         self._thread.start()
@@ -180,9 +157,10 @@ class Watcher:
             self._sink.caught_up()
         now = time.monotonic()
         self._moved_out(lambda move: move.deadline <= now)
-        self._retry_lost_walks()
+        for root, rel in self._watched.retry_lost():
+            self._sink.changed(root, rel, Reach.TREE)  # unwatched until now: whatever it holds
         self._retry_roots()
-        if self._moves or self._lost_walks:
+        if self._moves or self._watched.lost:
             with self._drain_lock:
                 self._drain_waiters[:0] = waiters
         else:
@@ -190,10 +168,10 @@ class Watcher:
                 done.set()
 
     def _poll_timeout_ms(self) -> int | None:
-        deadlines = [until for _, _, until in self._lost_walks]
+        deadlines = [until for _, _, until in self._watched.lost]
         if self._moves:
             deadlines.append(self._moves.next_deadline())
-        if None in self._tops:
+        if None in self._watched.tops:
             deadlines.append(self._next_root_retry)
         if not deadlines:
             return None
@@ -205,13 +183,13 @@ class Watcher:
         if event.mask & ino.IN_Q_OVERFLOW:
             self._resync("the inotify event queue overflowed")
             return
-        node = self._tree.slot_of(event.wd)
+        node = self._watched.tree.slot_of(event.wd)
         if node is None:
             return  # a watch already dropped: what it still reports is no longer ours
         if not event.name:
             self._on_self(node, event.mask)
             return
-        where = self._where(node)
+        where = self._watched.where(node)
         if where is None:
             return  # inside a directory that was moved away: it is reported as a whole
         root, dir_rel = where
@@ -222,10 +200,10 @@ class Watcher:
             # The name reappears while its move away is unpaired: that move went out, reported first.
             self._moved_out(lambda move: move.root == root and move.rel == rel)
         if event.mask & ino.IN_MOVED_FROM:
-            moved = self._current(node, event.name) if is_dir else None
+            moved = self._watched.current(node, event.name, self._event_at) if is_dir else None
             if moved is not None:
-                self._tree.unlink(moved)
-                moved = self._tree.ref(moved)
+                self._watched.tree.unlink(moved)
+                moved = self._watched.tree.ref(moved)
             self._moves.add(event.cookie, MovedFrom(root, rel, is_dir, excluded, moved, self._grace_end))
         elif event.mask & ino.IN_MOVED_TO:
             self._moved_to(self._moves.take(event.cookie), node, event.name, root, rel, is_dir, excluded)
@@ -233,12 +211,12 @@ class Watcher:
             return
         elif event.mask & ino.IN_DELETE:
             if is_dir:
-                self._forget(self._current(node, event.name))
+                self._watched.forget(self._watched.current(node, event.name, self._event_at))
             self._sink.deleted(root, rel)
         elif is_dir and event.mask & ino.IN_CREATE:
             # A node there already was placed by a walk that listed its parent after this
             # creation: it saw this directory (or what replaced it) and reported it.
-            if self._tree.child(node, event.name) is None:
+            if self._watched.tree.child(node, event.name) is None:
                 self._arrived(node, event.name, root, rel, created=True)
         elif is_dir:
             self._sink.changed(root, rel, Reach.TREE)
@@ -261,7 +239,7 @@ class Watcher:
 
     def _on_self(self, node: int, mask: int) -> None:
         """An event about a watched directory itself; its parent reports all but the roots' and unmounts."""
-        root = self._root_of(node)
+        root = self._watched.root_of(node)
         if root is not None:
             if mask & GONE_SELF:
                 what = "unmounted" if mask & ino.IN_UNMOUNT else "deleted or moved away"
@@ -271,7 +249,7 @@ class Watcher:
         elif mask & ino.IN_UNMOUNT:
             self._resync("a filesystem inside a mirrored root was unmounted")
         elif mask & ino.IN_IGNORED:
-            self._forget(node)
+            self._watched.forget(node)
 
     def _arrived(self, parent: int, name: bytes, root: int, rel: bytes, created: bool = False) -> None:
         """A directory appeared: watch it, then report it.
@@ -282,7 +260,7 @@ class Watcher:
         (a 50 MB file sent half written, then again).
         """
         found = [] if created else None
-        self._watch_tree(parent, name, root, rel, found=found)
+        self._watched.walk(parent, name, root, rel, found=found)
         for found_rel, reach, written in found or [(rel, Reach.TREE, Written.CLOSED)]:
             self._sink.changed(root, found_rel, reach, written)
 
@@ -298,17 +276,18 @@ class Watcher:
             else:
                 self._sink.changed(root, rel, Reach.PATH)
             return
-        moved = self._tree.deref(src.node)
+        tree = self._watched.tree
+        moved = tree.deref(src.node)
         if moved is not None:
-            occupant = self._tree.child(parent, name)
-            if occupant is None or occupant == moved or self._tree.horizon(occupant) <= self._event_at:
-                self._tree.link(moved, parent, name)
+            occupant = tree.child(parent, name)
+            if occupant is None or occupant == moved or tree.horizon(occupant) <= self._event_at:
+                tree.link(moved, parent, name)
             else:
                 # A later walk already put what is there now: src.node moved on
                 # since, and the walk or rename that finds it will hang it back.
-                self._tree.release(moved)
+                tree.release(moved)
         elif is_dir:
-            self._watch_tree(parent, name, root, rel)
+            self._watched.walk(parent, name, root, rel)
         if src.root == root:
             self._sink.renamed(root, src.rel, rel, is_dir)
         else:
@@ -317,21 +296,9 @@ class Watcher:
 
     def _departed(self, src: MovedFrom) -> None:
         # inotify follows an inode wherever it goes: a subtree moved out must be unwatched.
-        self._forget(self._tree.deref(src.node))
+        self._watched.forget(self._watched.tree.deref(src.node))
         if not src.excluded:
             self._sink.deleted(src.root, src.rel)
-
-    def _retry_lost_walks(self) -> None:
-        lost, self._lost_walks = self._lost_walks, []
-        for parent_ref, name, until in lost:
-            parent = self._tree.deref(parent_ref)
-            where = self._where(parent) if parent is not None else None
-            if where is None or self._tree.child(parent, name) is not None:
-                continue  # its parent left the roots, or something else put it in place
-            root, parent_rel = where
-            rel = parent_rel + b"/" + name if parent_rel else name
-            if not self._excluded(root, rel, True) and self._watch_tree(parent, name, root, rel, until) is not None:
-                self._sink.changed(root, rel, Reach.TREE)  # unwatched until now: whatever it holds
 
     def _moved_out(self, which: Callable[[MovedFrom], bool]) -> None:
         """Settle the unpaired renames that `which` picks as moves out of the roots."""
@@ -340,14 +307,11 @@ class Watcher:
 
     # Roots and full walks -----------------------------------------------
 
-    def _watch_root(self, i: int) -> bool:
-        return self._watch_tree(None, b"", i, b"") is not None
-
     def _root_gone(self, i: int, what: str, keep_node: bool = False) -> None:
         """Stop treating root i as watched; keep_node when its node now lives in another root's tree."""
-        top, self._tops[i] = self._tops[i], None
+        top, self._watched.tops[i] = self._watched.tops[i], None
         if not keep_node:
-            self._forget(top)
+            self._watched.forget(top)
         self._next_root_retry = time.monotonic()  # at once: "mv new root" may already be done
         path = _show(self._roots[i])
         log.warning("mirrored root %s was %s: it will be watched again as soon as it exists", path, what)
@@ -355,148 +319,32 @@ class Watcher:
 
     def _retry_roots(self) -> None:
         now = time.monotonic()
-        if None not in self._tops or now < self._next_root_retry:
+        if None not in self._watched.tops or now < self._next_root_retry:
             return
         self._next_root_retry = now + ROOT_RETRY
-        for i, top in enumerate(self._tops):
-            if top is None and self._watch_root(i):
+        for i, top in enumerate(self._watched.tops):
+            if top is None and self._watched.watch_root(i):
                 path = _show(self._roots[i])
                 log.warning("mirrored root %s exists again and is watched", path)
                 self._sink.full_sync_needed(f"mirrored root {path} appeared")
 
     def _resync(self, why: str) -> None:
         """Rebuild the whole tree from the disk, keeping watches that still apply, then ask for a full sync."""
-        stale = self._tree
-        self._tree, self._tops, self._moves, self._lost_walks = Tree(), [None] * len(self._roots), MovePairs(), []
-        self._unwatched = 0
-        for i in range(len(self._roots)):
-            self._watch_root(i)
-        for wd in stale.wds():
-            if self._tree.slot_of(wd) is None:
-                self._ino.rm_watch(wd)
+        self._moves.clear()
+        self._watched.rewatch()
         log.warning("%s: every directory was watched again, a full sync follows", why)
         self._sink.full_sync_needed(why)
 
-    # The tree -----------------------------------------------------------
+    def _horizon(self) -> int:
+        """The stream offset up to which events are queued now: those a walk begun now outdates."""
+        return self._read_bytes + self._ino.queued_bytes()
 
-    def _watch_tree(self, parent: int | None, name: bytes, root: int, rel: bytes,
-                    until: float | None = None, found: list | None = None) -> int | None:
-        """Watch a directory and every directory under it; return its node, None if it is not there.
+    def _root_moved_in(self, i: int) -> None:
+        # A root's own inode turned up inside a tree: the root was moved there.
+        self._root_gone(i, "moved into another mirrored root", keep_node=True)
 
-        Each directory is watched before it is listed: an entry created
-        meanwhile is either listed or reported by the new watch. One that is
-        not found may just have a stale path (an ancestor renamed by an event
-        not read yet): it is tried again until `until`, a short grace by default.
-        found: gets (rel, Reach, Written) of every directory placed and every
-        other entry listed, the top included.
-        """
-        top, failure, failed = None, None, 0
-        horizon = self._read_bytes + self._ino.queued_bytes()
-        until = until or time.monotonic() + MOVE_GRACE
-        stack = [(parent, name, os.path.join(self._roots[root], rel), rel)]
-        while stack:
-            parent, name, path, rel = stack.pop()
-            try:
-                wd = self._ino.add_watch(path, DIR_MASK if parent is not None else ROOT_MASK)
-            except ino.WatchTargetGone:
-                if parent is not None and time.monotonic() < until:
-                    self._lost_walks.append((self._tree.ref(parent), name, until))
-                continue
-            except OSError as err:
-                # Still listed: its subdirectories may be watchable, and are counted if not.
-                wd, failure, failed = None, err, failed + 1
-            node = self._attach(parent, name, wd, root)
-            if node is None:
-                continue
-            self._tree.set_horizon(node, horizon)
-            top = node if top is None else top
-            # Asked after the watch, as the listing is: a directory made since is reported by it.
-            listing = _listing(path) if found is not None or not self._leaves.leaf(path) else []
-            if found is not None:
-                # Unwatched or unlisted, what it holds may never be reported: it goes whole.
-                alone = wd is not None and listing is not None
-                found.append((rel, Reach.NEW_DIR if alone else Reach.TREE, Written.CLOSED))
-            for entry in listing or ():
-                child_rel = rel + b"/" + entry.name if rel else entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    if not self._excluded(root, child_rel, True):
-                        stack.append((node, entry.name, entry.path, child_rel))
-                elif found is not None and not self._excluded(root, child_rel, False):
-                    regular = entry.is_file(follow_symlinks=False)
-                    found.append((child_rel, Reach.PATH, Written.FOUND if regular else Written.CLOSED))
-        if failed:
-            self._report_unwatched(failed, failure)
-        return top
-
-    def _attach(self, parent: int | None, name: bytes, wd: int | None, root: int) -> int | None:
-        """The node for a directory just watched; None for a bind mount of one of its own ancestors."""
-        node = self._tree.slot_of(wd) if wd is not None else None
-        if node is None:
-            node = self._tree.add(wd)
-        elif parent is not None and self._is_ancestor(node, parent):
-            return None  # following it would loop forever
-        else:
-            self._moves.disown(self._tree.ref(node))   # a walk found it on disk: a move out must not unwatch it
-            moved_root = self._root_of(node)
-            if parent is not None and moved_root is not None:
-                # A root's own inode turned up inside a tree: the root was moved there.
-                self._root_gone(moved_root, "moved into another mirrored root", keep_node=True)
-        if parent is None:
-            self._tree.unlink(node)
-            self._tops[root] = node
-        else:
-            # What was there is detached: IN_IGNORED drops it if it is gone.
-            self._tree.link(node, parent, name)
-        return node
-
-    def _current(self, parent: int, name: bytes) -> int | None:
-        """The child an event dispatched now may move or drop: not one placed by a walk that saw its outcome."""
-        child = self._tree.child(parent, name)
-        return child if child is not None and self._tree.horizon(child) <= self._event_at else None
-
-    def _forget(self, node: int | None) -> None:
-        """Unwatch a subtree that left the mirror."""
-        if node is not None:
-            for wd in self._tree.remove(node):
-                self._ino.rm_watch(wd)
-
-    def _root_of(self, node: int) -> int | None:
-        """The root whose top node this is, if any."""
-        return self._tops.index(node) if node in self._tops else None
-
-    def _where(self, node: int) -> tuple[int, bytes] | None:
-        """(root, rel) of a node, None when it hangs in no root (moved away, pending a pair)."""
-        names = []
-        while (up := self._tree.parent(node)) is not None:
-            names.append(self._tree.name(node))
-            node = up
-        root = self._root_of(node)
-        return None if root is None else (root, b"/".join(reversed(names)))
-
-    def _is_ancestor(self, node: int, of: int | None) -> bool:
-        while of is not None:
-            if of == node:
-                return True
-            of = self._tree.parent(of)
-        return False
-
-    def _report_unwatched(self, count: int, failure: OSError) -> None:
-        self._unwatched += count
-        if time.monotonic() - self._last_warning >= WARNING_INTERVAL:  # once a minute, not once a mkdir
-            self._last_warning = time.monotonic()
-            advice = ("the inotify watch limit is reached: raise fs.inotify.max_user_watches (sysctl)"
-                      " and restart fmirror" if isinstance(failure, ino.WatchLimitReached) else str(failure))
-            log.warning("%d directories are not watched, so not mirrored live: %s", self._unwatched, advice)
+    def _unwatchable(self, count: int, failure: OSError) -> None:
         self._sink.full_sync_needed(f"{count} directories could not be watched ({failure.strerror})")
-
-
-def _listing(path: bytes) -> list[os.DirEntry] | None:
-    """The entries of a directory; None when it vanished or cannot be read."""
-    try:
-        with os.scandir(path) as entries:
-            return list(entries)
-    except OSError:
-        return None
 
 
 def _refuse_nested(roots: list[bytes]) -> None:
