@@ -185,11 +185,14 @@ class FalseStart(Failed):
 
 def fmirror_trial(lab: Lab, setup: Setup, settle) -> dict:
     watch_addresses(lab, "slave")
+    # At the fast setting a loaded machine can keep the master's web server past the 0.06 s
+    # timeout while the master starts and makes its first sync, and the slave takes over: so
+    # the last lab's teardown ends first, and the master starts and syncs before the slave.
+    settle()
     try:
-        cluster = Cluster(lab, config(lab, log_level="info", monitor=setup.params)).start()
+        cluster = Cluster(lab, config(lab, log_level="info", monitor=setup.params)).start(master_first=True)
+        wait_until(lambda: watching(cluster), FIRST_ANSWER_TIMEOUT, "the slave's watch of the master")
     except Failed as e:
-        # At the fast setting a loaded machine can keep the master's web server past the
-        # 0.06 s timeout while the master makes its first sync: the slave takes over.
         raise FalseStart(str(e)) from None
     before = cluster.status("slave")["epoch"]
     if before != 1:
@@ -200,6 +203,14 @@ def fmirror_trial(lab: Lab, setup: Setup, settle) -> dict:
     last_event = {e["event"]: e["at"] - cut for e in status["events"]}
     return {**timing, "master_down": last_event.get("master-down"), "promoted": last_event.get("promoted"),
             "epoch": status["epoch"]}
+
+
+def watching(cluster: Cluster) -> bool:
+    """Whether the slave watches the master and finds it up; Failed once it is a slave no longer."""
+    status = cluster.status("slave")
+    if status["role"] != "slave":
+        raise Failed(f"the slave was {status['role']} before the cut")
+    return status.get("monitor", {}).get("master") == "up"
 
 
 def promoted_status(cluster: Cluster) -> dict | None:

@@ -40,11 +40,11 @@ class Cluster:
         self.web = {}
         self.client_log = None
 
-    def start(self):
+    def start(self, master_first: bool = False):
         mirror.install(self.lab, self.cfg)
         for name in self.cfg["nodes"]:
             self.start_web(name)
-        mirror.start(self.lab, self.cfg)
+        mirror.start(self.lab, self.cfg, master_first=master_first)
         self.wait_holder("master")
         return self
 
