@@ -43,6 +43,9 @@ def parse_args(argv):
     parser.add_argument("--render-only", action="store_true",
                         help="rewrite the report from the bench-results.json beside --out, running nothing "
                              "(after editing bench/findings.md)")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="RESULTS",
+                        help="write the report from several runs' bench-results.json files, running nothing: "
+                             "each scenario from the last file that has it, each run named in the report")
     return parser.parse_args(argv)
 
 
@@ -55,9 +58,14 @@ def plan(quick: bool, only=None) -> dict:
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    if args.render_only:
-        raw = json.loads(args.out.with_name(report.RESULTS).read_text())
-        report.write(args.out, raw["meta"], raw["scenarios"], SCENARIOS)
+    if args.render_only or args.merge:
+        try:
+            runs = [json.loads(path.read_text()) for path in args.merge or [args.out.with_name(report.RESULTS)]]
+        except (OSError, ValueError) as e:
+            print(f"bench: cannot read the results: {e}", file=sys.stderr)
+            return 2
+        meta, results = report.merged(runs) if args.merge else (runs[0]["meta"], runs[0]["scenarios"])
+        report.write(args.out, meta, {n: results[n] for n in SCENARIOS if n in results}, SCENARIOS)
         return 0
     reason = (unavailable_reason() or (None if shutil.which("lsyncd") else "lsyncd is not installed")
               or report.unfit_reason())

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bench.run import plan
+from bench.run import main, plan
 from quickbench import NUMBER, run_quick, table_rows
 
 QUICK_TIMEOUT = 600
@@ -43,3 +43,13 @@ def test_quick_bench_reports_a_number_for_every_scenario_and_tool(tmp_path):
                 assert has_number_after_tool(row), f"{scenario}: {tool}: no number in {row}"
     raw = json.loads((tmp_path / "bench-results.json").read_text())
     assert set(raw["scenarios"]) == set(plan(quick=True))
+
+    # The same results as two runs' (the second without latency): one report naming both.
+    second = {**raw, "meta": {**raw["meta"], "date": "later"},
+              "scenarios": {k: v for k, v in raw["scenarios"].items() if k != "latency"}}
+    (tmp_path / "second.json").write_text(json.dumps(second))
+    assert main(["--merge", str(tmp_path / "bench-results.json"), str(tmp_path / "second.json"),
+                 "--out", str(tmp_path / "merged.md")]) == 0
+    text = (tmp_path / "merged.md").read_text()
+    assert "Put together from 2 runs" in text and "**latency**" in text
+    assert set(sections(text)) >= set(plan(quick=True))
