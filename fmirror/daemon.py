@@ -80,6 +80,7 @@ class Daemon:
         signal.signal(signal.SIGTERM, lambda *_: self._stop())
         signal.signal(signal.SIGINT, lambda *_: self._stop())
         signal.signal(signal.SIGHUP, lambda *_: self._reload_later())
+        self.wakeup.on_signals()
         server = control.ControlServer(self.cfg.state_dir, self._control_ops())
         self.resident = resident.start(lambda: resident.Loaded(self.cfg, self.config_stamp, self.node),
                                        daemon=self)

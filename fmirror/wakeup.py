@@ -9,6 +9,7 @@ The pipe is never closed: a thread still finishing after the daemon stopped
 
 import os
 import select
+import signal
 
 
 class Wakeup:
@@ -20,6 +21,15 @@ class Wakeup:
             os.write(self._write, b"!")
         except BlockingIOError:
             pass    # the pipe is full of wake-ups already: one more adds nothing
+
+    def on_signals(self) -> None:
+        """Let a signal wake wait(), whichever thread the kernel hands it to (main thread only).
+
+        Python runs a handler in the main thread only, and a signal taken by
+        another thread does not interrupt the main one's select: without this,
+        a SIGHUP could wait out the loop's sleep (up to an hour when idle).
+        """
+        signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
 
     def wait(self, timeout: float) -> None:
         """Sleep until set() or the timeout; the wake-ups that came are used up."""
