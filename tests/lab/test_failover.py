@@ -72,9 +72,11 @@ def test_master_cut_off_the_slave_takes_over_and_the_client_keeps_getting_answer
                "the client's ARP entry for the floating IP on the slave's MAC")
     wait_until(lambda: client.gap(cluster.answers(), "master", "slave"), TAKEOVER, "client served by the slave")
     assert _role(cluster, "slave") == ("master", 2)
-    promoted = [h for h in cluster.hooks("slave") if h["hook"] == "promote"]
-    assert promoted and promoted[-1]["FMIRROR_EPOCH"] == "2" and promoted[-1]["FMIRROR_ROLE"] == "master"
-    assert any(h["FMIRROR_EVENT"] == "master-down" for h in cluster.hooks("slave") if h["hook"] == "notify")
+    # The hooks run once the role is taken: the role can read master a moment before they are recorded.
+    promoted = wait_until(lambda: [h for h in cluster.hooks("slave") if h["hook"] == "promote"], 10, "promote hook")
+    assert promoted[-1]["FMIRROR_EPOCH"] == "2" and promoted[-1]["FMIRROR_ROLE"] == "master"
+    wait_until(lambda: any(h["FMIRROR_EVENT"] == "master-down" for h in cluster.hooks("slave") if h["hook"] == "notify"),
+               10, "master-down notified")
     events = cluster.lab.fmirror("slave", "status", "--events", check=True).stdout.decode()
     assert "master-down" in events and "promoted" in events
 

@@ -54,4 +54,5 @@ def test_an_edited_config_sends_pushes_the_full_way_until_the_daemon_reloads(mir
     mirror.lab.daemon("slave").send_signal(signal.SIGHUP)
     wait_until(lambda: b"configuration reloaded" in log.read_bytes(), 30, "the slave's reload")
     _arrives(mirror, "handed.txt", "y")
-    assert _handoff(mirror)["served"] > edited["served"]
+    # Counted once the receive ended, a moment after the file is in place.
+    wait_until(lambda: _handoff(mirror)["served"] > edited["served"], 10, "a push handed again")
