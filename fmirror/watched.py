@@ -34,9 +34,6 @@ DIR_MASK = (
 )
 # A root given as a symlink is followed, as rsync follows "root/".
 ROOT_MASK = DIR_MASK & ~ino.IN_DONT_FOLLOW
-# A directory a walk could not find by its path (an ancestor renamed by an event not read
-# yet) is tried again this long; as long as a rename's halves may wait for each other.
-LOST_GRACE = 0.015
 WARNING_INTERVAL = 60.0
 
 
@@ -51,8 +48,12 @@ class Watched:
     """
 
     def __init__(self, roots: list[bytes], excluded: Callable[[int, bytes, bool], bool], inotify: ino.Inotify,
-                 horizon: Callable[[], int], disown: Callable, root_moved: Callable, unwatched: Callable):
+                 horizon: Callable[[], int], disown: Callable, root_moved: Callable, unwatched: Callable,
+                 lost_grace: float):
         self.roots, self._excluded, self._ino, self._horizon = roots, excluded, inotify, horizon
+        # A directory a walk could not find by its path (an ancestor renamed by an event
+        # not read yet) is tried again this long.
+        self._lost_grace = lost_grace
         self._disown, self._root_moved, self._on_unwatched = disown, root_moved, unwatched
         self._leaves = Leaves()
         self.tree = Tree()
@@ -88,7 +89,7 @@ class Watched:
         """
         top, failure, failed = None, None, 0
         horizon = self._horizon()
-        until = until or time.monotonic() + LOST_GRACE
+        until = until or time.monotonic() + self._lost_grace
         stack = [(parent, name, os.path.join(self.roots[root], rel), rel)]
         while stack:
             parent, name, path, rel = stack.pop()

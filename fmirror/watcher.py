@@ -18,7 +18,7 @@ from collections.abc import Callable
 from fmirror import inotify as ino
 from fmirror.moves import MovedFrom, MovePairs
 from fmirror.reach import Reach, Written
-from fmirror.watched import LOST_GRACE, Watched
+from fmirror.watched import Watched
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,8 @@ GONE_SELF = ino.IN_DELETE_SELF | ino.IN_MOVE_SELF | ino.IN_UNMOUNT | ino.IN_IGNO
 
 # The two halves of one rename can straddle two reads: an unpaired
 # IN_MOVED_FROM waits this long for its IN_MOVED_TO before it counts as a move out.
-MOVE_GRACE = LOST_GRACE
+# A walk retries a directory it lost to a rename not read yet as long.
+MOVE_GRACE = 0.015
 ROOT_RETRY = 1.0  # seconds between attempts to watch a root that is missing
 
 
@@ -75,7 +76,8 @@ class Watcher:
         self._event_at = 0  # stream offset of the event being dispatched
         self._grace_end = 0.0  # when an IN_MOVED_FROM of the current batch counts as a move out
         self._watched = Watched(self._roots, excluded, self._ino, self._horizon, disown=self._moves.disown,
-                                root_moved=self._root_moved_in, unwatched=self._unwatchable)
+                                root_moved=self._root_moved_in, unwatched=self._unwatchable,
+                                lost_grace=MOVE_GRACE)
         self._next_root_retry = 0.0
         self._drain_waiters: list[threading.Event] = []
         self._drain_lock = threading.Lock()

@@ -72,12 +72,10 @@ def start(lab: Lab, cfg: dict, timeout: float = 60, master_first: bool = False):
     starts, which on two shared cores can keep it from answering a probe.
     """
     names = list(cfg["nodes"])
-    if master_first:
-        lab.start_daemon(names[0])
-        wait_synced(lab, names[0], timeout)
-    for name in names[1:] + ([] if master_first else names[:1]):
+    for name in names if master_first else names[1:] + names[:1]:
         lab.start_daemon(name)
-    wait_synced(lab, names[0], timeout)
+        if name == names[0]:
+            wait_synced(lab, names[0], timeout)
 
 
 def wait_synced(lab: Lab, master: str, timeout: float = 60):
