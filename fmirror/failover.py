@@ -52,13 +52,23 @@ def stop_receivers(cfg) -> int:
         try:
             proc = psutil.Process(int(name))
             # Only the receiver that wrote this file: a pid may have been reused since.
-            if "--server" in proc.cmdline() and proc.create_time() <= os.stat(path).st_mtime + 1:
+            if is_receiver(proc.cmdline()) and proc.create_time() <= os.stat(path).st_mtime + 1:
                 proc.terminate()
                 stopped += 1
         except (ValueError, OSError, psutil.Error):
             pass
         channel.unlink(path)
     return stopped
+
+
+def is_receiver(cmdline: list) -> bool:
+    """What a listed pid runs while it is a receive: rsync's receiver, or the forced command about to become it.
+
+    The daemon lists the forced command's pid before it execs rsync; one caught
+    in between and spared would receive after all, holding the lock a promotion
+    waits for, and unlisted, out of reach of the next try.
+    """
+    return "--server" in cmdline or cmdline[-1:] == ["serve"]
 
 
 def _ip_quiet(cfg, timeout: float) -> bool:
