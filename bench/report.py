@@ -97,13 +97,25 @@ def _plots(out: Path, results: dict, scenarios: dict) -> dict:
 
 
 def merged(runs: list) -> tuple:
-    """(meta, results) of several runs' raw results: each scenario from the last run that has it."""
+    """(meta, results) of several runs' raw results: each scenario from the last run that has it.
+
+    A file that is itself a merge counts as the runs it names, in their order.
+    """
+    runs = [single for raw in runs for single in _single_runs(raw)]
     results, source = {}, {}
     for i, raw in enumerate(runs):
         for name, result in raw["scenarios"].items():
             results[name], source[name] = result, i
     metas = [{**raw["meta"], "scenarios": [n for n in results if source[n] == i]} for i, raw in enumerate(runs)]
     return {"runs": [m for m in metas if m["scenarios"]]}, results
+
+
+def _single_runs(raw: dict) -> list:
+    if "runs" not in raw["meta"]:
+        return [raw]
+    return [{"meta": {k: v for k, v in meta.items() if k != "scenarios"},
+             "scenarios": {name: raw["scenarios"][name] for name in meta["scenarios"]}}
+            for meta in raw["meta"]["runs"]]
 
 
 def _provenance(meta: dict) -> list:

@@ -53,3 +53,10 @@ def test_quick_bench_reports_a_number_for_every_scenario_and_tool(tmp_path):
     text = (tmp_path / "merged.md").read_text()
     assert "Put together from 2 runs" in text and "**latency**" in text
     assert set(sections(text)) >= set(plan(quick=True))
+    # A merge merged again with a newer run: still every run named, latency from the oldest.
+    (tmp_path / "third.json").write_text(json.dumps({**raw, "meta": {**raw["meta"], "date": "latest"},
+                                                     "scenarios": {"burst": raw["scenarios"]["burst"]}}))
+    assert main(["--merge", str(tmp_path / "bench-results.json"), str(tmp_path / "third.json"),
+                 "--out", str(tmp_path / "again.md")]) == 0
+    text = (tmp_path / "again.md").read_text()
+    assert "Put together from 3 runs" in text and "latest" in text and "**latency**" in text
