@@ -30,7 +30,8 @@ from fmirror import locations
 
 # The requests that only read or write this node's state and files: the
 # daemon serves them itself. The others change its role, or are rare.
-HANDED = ("push", "rename", "state", "pull", "changes", "link")
+# rejoined only wakes a pusher, and a restore waits for its answer.
+HANDED = ("push", "rename", "state", "pull", "changes", "link", "rejoined")
 VERSION = b"2"
 FALLBACK = b"fallback"
 EXIT = b"exit "

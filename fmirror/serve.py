@@ -304,10 +304,13 @@ def serve_rejoined(cfg: Config, args, chan) -> int:
     """A restored node follows us now: push to it without waiting out the backoff."""
     ns, _ = _sender(args)
     _master_for(cfg, ns.sender)
-    try:
-        _ask_daemon(cfg, "peer_rejoined", DAEMON_ANSWER, name=ns.sender)
-    except DaemonNotRunning:
-        pass
+    if chan.daemon is not None:
+        chan.daemon.peer_rejoined(ns.sender)
+    else:
+        try:
+            _ask_daemon(cfg, "peer_rejoined", DAEMON_ANSWER, name=ns.sender)
+        except DaemonNotRunning:
+            pass
     chan.answer({"ok": True})
     return ExitCode.OK
 

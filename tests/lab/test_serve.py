@@ -94,6 +94,18 @@ def test_serve_refuses_a_lower_epoch_and_the_master_shows_it(mirror_factory):
     assert not (mirror.s() / "refused").exists()
 
 
+def test_serve_hears_a_restored_node_only_as_the_master(served):
+    # A restore ends by telling the master (a node of a higher epoch) that it follows now;
+    # with a daemon running it hears that itself, since the restore waits for the answer.
+    rejoined = "fmirror/1 rejoined --epoch {epoch} --from master"
+    result = _serve(served, rejoined.format(epoch=1))
+    assert result.returncode == 3 and b"this node is slave, not the master" in result.stderr, result.stderr
+    _set_slave_state(served, role="master", epoch=2)
+    result = _serve(served, rejoined.format(epoch=2))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"ok": True}
+
+
 def test_serve_refuses_a_push_to_a_node_that_is_master(served):
     mirror = served
     _set_slave_state(mirror, role="master")
