@@ -67,8 +67,7 @@ def serve_state(cfg: Config, args, chan) -> int:
     """This node's state; a report of the asker's own that came with it goes to the serving daemon."""
     s = state_mod.load(cfg)
     try:
-        st = (chan.daemon.status() if chan.daemon is not None
-              else control.call(cfg.state_dir, "status", timeout=DAEMON_ANSWER))
+        st = _local(cfg, chan, "status")
     except Error:
         st = None
     chan.answer(protocol.state_answer(s, st))
@@ -77,6 +76,14 @@ def serve_state(cfg: Config, args, chan) -> int:
     if report is not None and chan.daemon is not None:
         chan.daemon.heard(report)
     return ExitCode.OK
+
+
+def _local(cfg, chan, op, **args):
+    """A quick control op (status, peer_rejoined) of this node's daemon: called in-process when
+    the daemon serves this request itself, else over its control socket."""
+    if chan.daemon is not None:
+        return getattr(chan.daemon, op)(**args)
+    return control.call(cfg.state_dir, op, timeout=DAEMON_ANSWER, **args)
 
 
 def _ask_daemon(cfg, op, timeout, **args):
@@ -304,13 +311,10 @@ def serve_rejoined(cfg: Config, args, chan) -> int:
     """A restored node follows us now: push to it without waiting out the backoff."""
     ns, _ = _sender(args)
     _master_for(cfg, ns.sender)
-    if chan.daemon is not None:
-        chan.daemon.peer_rejoined(ns.sender)
-    else:
-        try:
-            _ask_daemon(cfg, "peer_rejoined", DAEMON_ANSWER, name=ns.sender)
-        except DaemonNotRunning:
-            pass
+    try:
+        _local(cfg, chan, "peer_rejoined", name=ns.sender)
+    except DaemonNotRunning:
+        pass
     chan.answer({"ok": True})
     return ExitCode.OK
 
