@@ -31,9 +31,9 @@ class Channel:
     become: Callable
     # The daemon's parked pushes (warm.Parking): only a request the daemon serves has them.
     parking: object = None
-    # The daemon itself, likewise: status() and peer_rejoined(name) (a request it serves
-    # needs no socket to itself, see serve._local) and heard(report) (what the asking peer
-    # said of itself, see protocol.py).
+    # The daemon itself, likewise: report() (its state answer, see serve.serve_state) and
+    # peer_rejoined(name) (a request it serves needs no socket to itself, see serve._local),
+    # and heard(report) (what the asking peer said of itself, see protocol.py).
     daemon: object = None
     # The request's whole input when it came with the request (a link's line); None where
     # reading stdin would wait on the peer.

@@ -65,12 +65,16 @@ DAEMON_ANSWER = 1.0
 
 def serve_state(cfg: Config, args, chan) -> int:
     """This node's state; a report of the asker's own that came with it goes to the serving daemon."""
-    s = state_mod.load(cfg)
-    try:
-        st = _local(cfg, chan, "status")
-    except Error:
-        st = None
-    chan.answer(protocol.state_answer(s, st))
+    if chan.daemon is not None:
+        # The daemon that serves it holds what state.json says (it alone writes role and epoch
+        # while it runs): a peer's monitor asks every few seconds, and need not cost a read.
+        chan.answer(chan.daemon.report())
+    else:
+        try:
+            st = control.call(cfg.state_dir, "status", timeout=DAEMON_ANSWER)
+        except Error:
+            st = None
+        chan.answer(protocol.state_answer(state_mod.load(cfg), st))
     # Over a link only: there the input came whole with the request, and the daemon serves it.
     report = protocol.peer_report(chan.input, [n for n in cfg.nodes if n != cfg.node])
     if report is not None and chan.daemon is not None:
