@@ -13,7 +13,10 @@ first: every push costs the slave a process start and the sender a file list,
 and on a busy machine many small pushes slow down the very writer they
 follow. A file still open for writing (its last event a write, not the close)
 waits for its close, at most WRITE_SETTLE, so that a file being written is
-not sent half done and then again whole.
+not sent half done and then again whole. A new directory waits a moment for
+what is written into it, and while nothing in it can go but a file is being
+written there, for that file (SlaveQueue.hold_new_dirs): the push that takes
+the file makes the directory too, and one push less starts.
 """
 
 import threading
@@ -21,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 
 from fmirror.errors import Failed
-from fmirror.reach import Reach, Written
+from fmirror.reach import Reach, Written, ancestors
 
 # A file written to and not closed yet is pushed after this long at the latest
 # (a log or a database that stays open must not wait for ever).
@@ -30,6 +33,10 @@ WRITE_SETTLE = 1.0
 # IN_MODIFY, which makes it open) long before this; a file finished before the watch waits no longer.
 FOUND_SETTLE = 0.05
 SETTLE = {Written.CLOSED: 0.0, Written.OPEN: WRITE_SETTLE, Written.FOUND: FOUND_SETTLE}
+# A directory just made: a writer that made it puts its first file there within this, and
+# the two go in one push (rsync makes the directory as the file's); one made and left
+# empty reaches the slave this much later.
+NEW_DIR_SETTLE = 0.05
 # A burst: this many paths waiting. They gather at least this long (measured on the
 # burst benchmark: pushing each batch at once made a 20,000-file burst 1.5x slower).
 BURST_PATHS = 100
@@ -46,6 +53,7 @@ class Entry:
     first: float      # when it first became unsent (for "oldest unsent" in status)
     since: float      # when it became due again (for the coalescing delay)
     settle: float = 0.0   # it may be being written: waits for its close at most this long after since
+    # (a new directory: waits for what is written into it, see hold_new_dirs)
 
     @property
     def writing(self) -> bool:
@@ -89,6 +97,10 @@ class Batch:
     paths: dict = field(default_factory=dict)  # root -> {rel: Reach}
     writing: dict = field(default_factory=dict)  # root -> [rel]: left out, still being written
 
+    @property
+    def empty(self) -> bool:
+        return not (self.full or self.renames or any(self.paths.values()))
+
 
 class SlaveQueue:
     """One slave's unsent changes. All methods are called under ChangeLog's lock."""
@@ -101,6 +113,9 @@ class SlaveQueue:
         self.in_flight = 0         # seq of the batch being pushed; 0 = none
         self.held = set()          # keys of deletions the brake holds back (brake.py): unsent, not due
         self.left_writing = set()  # keys the running push left out: still being written
+        # New directories the last take held back for a file being written in them: not due
+        # of their own once settled, the file's close or settle time brings them (hold_new_dirs).
+        self.waiting = set()
         # The earliest `since` of a closed entry and the earliest settle deadline of one
         # being written, kept up to date as events come: the pusher asks after every
         # event, and a burst of 20,000 must not cost 20,000 scans.
@@ -112,15 +127,17 @@ class SlaveQueue:
         key = (root, rel)
         if key in self.held:       # a newer change (the file restored, say) is pushed as usual
             self.held.discard(key)
+        self.waiting.discard(key)
         old = self.entries.get(key)
-        settle = SETTLE[written]
+        reach = merged_reach(old.reach if old is not None else None, reach)
+        settle = NEW_DIR_SETTLE if reach is Reach.NEW_DIR else SETTLE[written]
         if old is None:
             e = Entry(seq, reach, now, now, settle)
         elif self.in_flight and old.seq <= self.in_flight and key not in self.left_writing:
             # A change to a path that a running push already took makes it due again.
-            e = Entry(seq, merged_reach(old.reach, reach), old.first, now, settle)
+            e = Entry(seq, reach, old.first, now, settle)
         else:
-            e = Entry(seq, merged_reach(old.reach, reach), old.first, old.since, settle)
+            e = Entry(seq, reach, old.first, old.since, settle)
             self.stale = self.stale or settle > old.settle
         self.entries[key] = e
         self._due(e)
@@ -140,9 +157,41 @@ class SlaveQueue:
         """After a push or a released brake: once per push, not once per event."""
         self.clear_due()
         self.stale = False
+        now = time.monotonic()
         for k, e in self.entries.items():
             if (not self.in_flight or e.seq > self.in_flight) and k not in self.held:
-                self._due(e)
+                # A directory held for a file being written is brought by that file (hold_new_dirs).
+                if k not in self.waiting or e.since + e.settle > now:
+                    self._due(e)
+
+    def hold_new_dirs(self, batch, now: float) -> None:
+        """Take out of a batch the new directories that nothing listed is in, while they are
+        settling (NEW_DIR_SETTLE) or a file is being written in them.
+
+        Sent alone, such a directory costs a push of its own (a process start
+        on either side) while what it will hold cannot go yet; the push that
+        takes its first file makes it as that file's implied directory,
+        attributes and all (rsync.batch_list). It waits at most as long as the
+        file: WRITE_SETTLE.
+        """
+        self.waiting.clear()
+        for root, paths in batch.paths.items():
+            busy = ancestors(batch.writing.get(root, ()))
+            candidates = {rel for rel, reach in paths.items() if reach is Reach.NEW_DIR
+                          and (rel in busy or self._settling((root, rel), now))}
+            if not candidates:
+                continue
+            listed = ancestors(rel for rel in paths if rel not in candidates)
+            for rel in candidates:
+                if rel not in listed:
+                    del paths[rel]
+                    self.left_writing.add((root, rel))
+                    if rel in busy:
+                        self.waiting.add((root, rel))
+
+    def _settling(self, key, now: float) -> bool:
+        e = self.entries[key]
+        return e.since + e.settle > now
 
     def gather(self) -> float:
         """How long closed changes wait to travel together."""
@@ -287,7 +336,7 @@ class ChangeLog:
             for key, e in q.entries.items():
                 if key in q.held:
                     continue
-                if e.writing and e.since + e.settle > now:
+                if e.writing and e.since + e.settle > now and e.reach is not Reach.NEW_DIR:
                     q.left_writing.add(key)
                     batch.writing.setdefault(key[0], []).append(key[1])
                     continue
@@ -295,6 +344,7 @@ class ChangeLog:
                     break
                 batch.paths.setdefault(key[0], {})[key[1]] = e.reach
                 count += 1
+            q.hold_new_dirs(batch, now)
             return batch
 
     def ack_rename(self, slave, rename: Rename):

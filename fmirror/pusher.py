@@ -132,6 +132,10 @@ class Pusher(threading.Thread):
     def _loop(self):
         while self.changes.wait_due(self.peer.name, self.stopping):
             batch = self.changes.take(self.peer.name, self.cfg.replication.max_batch)
+            if batch.empty:
+                # All that was due waits for a file being written (SlaveQueue.hold_new_dirs).
+                self.changes.done(self.peer.name)
+                continue
             try:
                 # After the take: every change the push carries is on disk before it leaves.
                 self.changes.sync_journal()

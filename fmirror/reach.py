@@ -20,3 +20,13 @@ class Written(enum.Enum):
     CLOSED = "closed"     # its close was seen, or it is nothing one writes to (a symlink, a directory)
     OPEN = "open"         # created or written to, its close not seen yet
     FOUND = "found"       # found by a walk: whether a writer still has it open is unknown
+
+
+def ancestors(rels) -> set:
+    """Every directory above these paths relative to a root (b"a/b/c" gives b"a" and b"a/b")."""
+    out = set()
+    for rel in rels:
+        # Stops at the first one already known: those above it are in too.
+        while (cut := rel.rfind(b"/")) > 0 and (rel := rel[:cut]) not in out:
+            out.add(rel)
+    return out

@@ -5,7 +5,7 @@ import os
 import re
 
 from fmirror.config.model import Config
-from fmirror.reach import Reach
+from fmirror.reach import Reach, ancestors
 
 # 24: "some files vanished before they could be transferred" — they were
 # deleted on the master meanwhile; the deletion is its own queued change.
@@ -84,10 +84,7 @@ def batch_list(rels: dict, is_dir) -> tuple:
     new = [rel for rel, reach in rels.items() if reach is Reach.NEW_DIR]
     if not new:
         return list(rels), []
-    parents = set()
-    for rel in rels:
-        while (cut := rel.rfind(b"/")) > 0 and (rel := rel[:cut]) not in parents:
-            parents.add(rel)
+    parents = ancestors(rels)
     implied = {rel for rel in new if rel in parents}
     alone = [rel for rel in new if rel not in implied and is_dir(rel)]
     if len(alone) > MAX_LEFT_OUT:

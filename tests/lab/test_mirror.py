@@ -200,6 +200,33 @@ def test_a_file_written_into_a_new_directory_reaches_the_slave_only_whole(mirror
     assert sizes == {64 * len(chunk)}
 
 
+def test_a_new_directory_and_the_file_being_written_in_it_go_in_one_push(mirror):
+    # Sent alone, the directory cost a push of its own while its file could not go yet.
+    m, s = mirror.m(), mirror.s()
+    trees.wait_equal(m, s, CONVERGE)
+    pushes = _pushes_when_idle(mirror)
+    chunk = os.urandom(64 * 1024)
+    (m / "new").mkdir()
+    with open(m / "new" / "big", "wb") as f:
+        for _ in range(16):                    # 1 MiB in ~0.3 s: past the delay, within the settle time
+            f.write(chunk)
+            f.flush()
+            time.sleep(0.02)
+    trees.wait_equal(m, s, CONVERGE)
+    assert _pushes_when_idle(mirror) == pushes + 1
+
+
+def _pushes_when_idle(mirror):
+    """The slave's count of pushes once nothing is unsent and it stays put: a push is counted
+    just after the slave has its files."""
+    def idle():
+        before = mirror.status()["slaves"]["slave"]
+        time.sleep(0.3)
+        after = mirror.status()["slaves"]["slave"]
+        return [after["pushes"]] if after["unsent"] == 0 and after["pushes"] == before["pushes"] else None
+    return wait_until(idle, CONVERGE, "the pushes to the slave to settle")[0]
+
+
 def test_a_directory_moved_away_and_made_again_at_once_leaves_nothing_of_it_there(mirror):
     # Made again under the same name before the push: the new one is pushed whole, or the
     # slave would keep what the one moved away held.

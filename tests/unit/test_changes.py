@@ -2,7 +2,8 @@ import threading
 
 import pytest
 
-from fmirror.changes import BURST_GATHER, BURST_PATHS, FOUND_SETTLE, SETTLED_SCAN, WRITE_SETTLE, ChangeLog, merged_reach
+from fmirror.changes import (BURST_GATHER, BURST_PATHS, FOUND_SETTLE, NEW_DIR_SETTLE, SETTLED_SCAN, WRITE_SETTLE,
+                             ChangeLog, merged_reach)
 from fmirror.reach import Reach, Written
 
 PATH, NEW_DIR, TREE = Reach.PATH, Reach.NEW_DIR, Reach.TREE
@@ -278,6 +279,86 @@ def test_a_push_leaves_out_a_file_being_written_and_its_settle_time_runs_on():
     log.done("beta")
     assert q.entries[(0, b"log")].since == since   # not pushed back: a file always open still goes
     assert q.due_at() == since + WRITE_SETTLE
+
+
+def _aged(q, *rels):
+    """As if each of these entries had waited out its settle time."""
+    for rel in rels:
+        e = q.entries[(0, rel)]
+        e.since -= e.settle
+    q.stale = True
+
+
+def test_a_new_directory_waits_a_moment_for_what_is_written_into_it_then_goes_alone():
+    log = ChangeLog(["beta"])
+    q = log.queues["beta"]
+    log.changed(0, b"d", NEW_DIR)
+    since = q.entries[(0, b"d")].since
+    assert q.due_at() == since + NEW_DIR_SETTLE
+    assert log.take("beta", 100).empty            # taken early (another path was due): held
+    log.done("beta")
+    assert q.due_at() == since + NEW_DIR_SETTLE
+    _aged(q, b"d")
+    assert log.take("beta", 100).paths == {0: {b"d": NEW_DIR}}
+
+
+def test_a_new_directory_held_while_settling_is_due_when_its_moment_is_over_even_during_a_long_push():
+    log = ChangeLog(["beta"])
+    q = log.queues["beta"]
+    log.changed(0, b"f", PATH)
+    log.changed(0, b"d", NEW_DIR)
+    batch = log.take("beta", 100)                  # f is due at once; d, settling, is held
+    assert batch.paths == {0: {b"f": PATH}}
+    _aged(q, b"d")                                 # the push took longer than d's moment
+    log.ack_paths("beta", batch, 0)
+    log.done("beta")
+    assert q.due_at() == q.entries[(0, b"d")].since + NEW_DIR_SETTLE
+    assert log.take("beta", 100).paths == {0: {b"d": NEW_DIR}}
+
+
+def test_a_new_directory_waits_for_the_file_being_written_in_it_then_goes_with_it():
+    log = ChangeLog(["beta"])
+    q = log.queues["beta"]
+    log.changed(0, b"d", NEW_DIR)
+    log.changed(0, b"d/big", PATH, OPEN)
+    _aged(q, b"d")
+    since = q.entries[(0, b"d/big")].since
+    batch = log.take("beta", 100)
+    assert batch.empty and batch.writing == {0: [b"d/big"]}
+    log.done("beta")
+    assert q.due_at() == since + WRITE_SETTLE      # not due of its own: no push of nothing
+    log.changed(0, b"d/big", PATH)                 # closed
+    assert log.take("beta", 100).paths == {0: {b"d": NEW_DIR, b"d/big": PATH}}
+
+
+def test_a_new_directory_goes_with_what_is_listed_in_it_and_alone_once_settled_with_nothing_written():
+    log = ChangeLog(["beta"])
+    q = log.queues["beta"]
+    log.changed(0, b"empty", NEW_DIR)
+    log.changed(0, b"d", NEW_DIR)
+    log.changed(0, b"d/done", PATH)
+    log.changed(0, b"d/big", PATH, OPEN)
+    log.changed(0, b"e", NEW_DIR)
+    log.changed(0, b"e/sub", NEW_DIR)               # nothing written in it: it goes, and makes e
+    log.changed(0, b"e/big", PATH, OPEN)
+    log.changed(0, b"other/big", PATH, OPEN)        # in a directory the slave has
+    _aged(q, b"empty", b"e/sub")
+    batch = log.take("beta", 100)
+    assert batch.paths == {0: {b"empty": NEW_DIR, b"d": NEW_DIR, b"d/done": PATH, b"e": NEW_DIR, b"e/sub": NEW_DIR}}
+
+
+def test_new_directories_one_in_another_wait_together_and_a_change_to_one_frees_it():
+    log = ChangeLog(["beta"])
+    q = log.queues["beta"]
+    log.changed(0, b"d", NEW_DIR)
+    log.changed(0, b"d/sub", NEW_DIR)
+    log.changed(0, b"d/sub/big", PATH, OPEN)
+    _aged(q, b"d", b"d/sub")
+    assert log.take("beta", 100).empty
+    log.done("beta")
+    log.changed(0, b"d", TREE)                      # its attributes changed: due of its own again
+    assert q.due_at() == q.entries[(0, b"d")].since
+    assert log.take("beta", 100).paths == {0: {b"d": TREE}}
 
 
 def test_a_closed_file_written_again_is_not_due_before_its_settle_time():
