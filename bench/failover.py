@@ -206,11 +206,16 @@ def fmirror_trial(lab: Lab, setup: Setup, settle) -> dict:
 
 
 def watching(cluster: Cluster) -> bool:
-    """Whether the slave watches the master and finds it up; Failed once it is a slave no longer."""
+    """Whether the slave's last round found the master up; Failed once it is a slave no longer.
+
+    The verdict alone reads "up" from the start, also while rounds fail: a
+    cut then would meet a monitor already counting down, and measure less.
+    """
     status = cluster.status("slave")
     if status["role"] != "slave":
         raise Failed(f"the slave was {status['role']} before the cut")
-    return status.get("monitor", {}).get("master") == "up"
+    monitor = status.get("monitor", {})
+    return monitor.get("master") == "up" and monitor.get("failures") == 0 and bool(monitor.get("checks"))
 
 
 def promoted_status(cluster: Cluster) -> dict | None:
