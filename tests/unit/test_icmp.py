@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from fmirror import icmp
+from fmirror import icmp, probes
 
 LOOPBACK = socket.inet_pton(socket.AF_INET, "127.0.0.1")
 
@@ -45,3 +45,11 @@ def test_loopback_answers_and_a_bad_name_is_one_line():
     assert icmp.ping("127.0.0.1", 3, 0.05, 1.0) == (True, "")
     ok, detail = icmp.ping("name.invalid", 3, 0.05, 1.0)
     assert not ok and detail.startswith("icmp: ") and "\n" not in detail
+
+
+@pytest.mark.parametrize("timeout", [0.06, 0.1, 0.5, 2.0])
+def test_the_icmp_probe_gives_up_at_its_timeout_not_after(timeout):
+    # A failed round ends with its last probe: one that outlasts the timeout delays the verdict.
+    gap, wait = probes.icmp_schedule(timeout)
+    assert (probes.PING_COUNT - 1) * gap + wait == pytest.approx(timeout)
+    assert 0 < gap and (probes.PING_COUNT - 1) * gap < timeout
