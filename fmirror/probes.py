@@ -63,25 +63,35 @@ def tcp(address: str, port: int, timeout: float) -> tuple:
 def prepare(checks) -> None:
     """Load what the configured checks need, before the first round is timed.
 
-    requests (with ssl) adds ~16 MB to the resident size of a daemon whose
-    checks are ICMP or TCP, the default, so only an HTTP check loads it. But
-    its import takes 0.12-0.18 s here: done by the first HTTP probe, it
-    failed every round it overlapped at the fast setting (timeout 0.06 s),
-    and a slave that had just started declared its live master down.
+    Only an HTTP check loads its client (http.client, 45 ms of imports): a
+    CLI or a daemon whose checks are ICMP or TCP, the default, does without.
+    Loaded by the first probe instead, the import ran inside a round: with
+    requests (0.12-0.18 s) it failed every round it overlapped at the fast
+    setting (timeout 0.06 s), and a slave that had just started declared its
+    live master down.
     """
     if any(check.kind == "http" for check in checks):
-        import requests  # noqa: F401  (kept in sys.modules for http())
+        import http.client  # noqa: F401  (kept in sys.modules for http())
 
 
 def http(address: str, port: int, path: str, expect: int, timeout: float) -> tuple:
-    import requests   # loaded by prepare(): here only a lookup in sys.modules
-    host = f"[{address}]" if ":" in address else address
+    """One GET on a connection of its own; only the status counts, redirects are not followed.
+
+    The standard library's client, not requests: 0.38 ms of CPU a probe here
+    against 1.7 ms, where a fast setting probes 20 times a second, and no
+    16 MB more resident.
+    """
+    import http.client   # loaded by prepare(): here only a lookup in sys.modules
+    conn = http.client.HTTPConnection(address, port, timeout=timeout)
     try:
-        r = requests.get(f"http://{host}:{port}{path}", timeout=timeout, allow_redirects=False)
-    except requests.RequestException as e:
+        conn.request("GET", path, headers={"Connection": "close", "User-Agent": "fmirror-monitor"})
+        status = conn.getresponse().status
+    except (OSError, http.client.HTTPException, ValueError) as e:
         return False, f"http: {type(e).__name__}"
-    if r.status_code != expect:
-        return False, f"http status {r.status_code}, expected {expect}"
+    finally:
+        conn.close()
+    if status != expect:
+        return False, f"http status {status}, expected {expect}"
     return True, ""
 
 

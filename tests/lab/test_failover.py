@@ -246,18 +246,18 @@ def test_a_push_in_flight_when_the_master_dies_does_not_block_the_takeover(clust
     assert b"left by the old master" in cluster.lab.log_path("slave", "daemon").read_bytes()
 
 
-# A sitecustomize that makes `import requests` slow, as it is on a loaded host
-# (0.12-0.18 s on a quiet one here), only in the process started with it.
-SLOW_REQUESTS = '''
+# A sitecustomize that makes the HTTP check's client slow to import, as on a loaded host
+# (requests took 0.12-0.18 s on a quiet one here), only in the process started with it.
+SLOW_HTTP_CLIENT = '''
 import importlib.abc, sys, time
 
-class _SlowRequests(importlib.abc.MetaPathFinder):
+class _SlowHttpClient(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name == "requests":
+        if name == "http.client":
             time.sleep(3.0)
         return None
 
-sys.meta_path.insert(0, _SlowRequests())
+sys.meta_path.insert(0, _SlowHttpClient())
 '''
 
 
@@ -274,7 +274,7 @@ def test_a_slave_does_not_fail_its_first_rounds_while_its_http_client_loads(clus
     cluster.wait_holder("master")
     site = tmp_path / "slow-import"
     site.mkdir()
-    (site / "sitecustomize.py").write_text(SLOW_REQUESTS)
+    (site / "sitecustomize.py").write_text(SLOW_HTTP_CLIENT)
     with monkeypatch.context() as env:
         env.setenv("PYTHONPATH", str(site))   # the slave's daemon alone
         lab.start_daemon("slave")
@@ -288,3 +288,4 @@ def test_a_slave_does_not_fail_its_first_rounds_while_its_http_client_loads(clus
     assert "master-down" not in events
     assert _role(cluster, "slave") == ("slave", 1)
     assert cluster.holders() == ["master"]
+
