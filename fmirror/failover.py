@@ -112,7 +112,10 @@ def promote(d, reason: str, epoch: int | None = None, ip_answered: bool | None =
     cfg = d.cfg
     new_epoch = epoch if epoch is not None else d.state.epoch + 1
     if cfg.floating_ip:
-        if ip_answered is None:
+        # The deciding round's own probe (ip_answered) is as old as that round: a master
+        # that died during it answered then. Asked again, a dead one is quiet within the
+        # probe's wait, where the step-down request waits out ssh's connect timeout (5 s).
+        if ip_answered is not False:
             ip_answered = vip.someone_answers(cfg)
         if ip_answered:
             _make_room(d, new_epoch)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from fmirror.lab import client, mirror, trees
+from fmirror.lab import client, mirror, netns, trees
 from fmirror.lab.cluster import FLOATING, Cluster, config, hook
 from fmirror.lab.wait import wait_until
 
@@ -289,3 +289,21 @@ def test_a_slave_does_not_fail_its_first_rounds_while_its_http_client_loads(clus
     assert _role(cluster, "slave") == ("slave", 1)
     assert cluster.holders() == ["master"]
 
+
+def test_a_master_that_dies_during_the_deciding_round_is_not_asked_to_step_down(cluster_factory):
+    """The deciding round's floating-IP probe found the master still holding it; by the
+    round's end it was dead: the IP is probed again, not the dead master asked over ssh."""
+    cluster = cluster_factory(monitor={"interval": 2.0, "timeout": 1.5, "fall": 2}).start()
+    lab = cluster.lab
+    # HTTP alone goes silent: rounds fail at their timeout (1.5 s), while ICMP and ARP answer.
+    lab["master"].run(["nft", "-f", "-"], input=netns.nft_table("inet", "no_http", [
+        "chain input {", "\ttype filter hook input priority 0; policy accept;", "\ttcp dport 80 drop", "}"]).encode())
+    wait_until(lambda: cluster.status("slave")["monitor"]["failures"] == 1, 30, "the slave's first failed round")
+    # The deciding round begins at most 0.5 s later (rounds 2 s apart); its probe of the floating IP
+    # has its answer within 0.3 s. The cut comes ~1 s into the round, 0.5 s before its HTTP times out.
+    time.sleep(1.5)
+    lab.link_down("master")
+    cluster.wait_holder("slave", TAKEOVER)
+    log = lab.log_path("slave", "daemon").read_text()
+    assert "step down" not in log
+    assert _role(cluster, "slave") == ("master", 2)
