@@ -1,0 +1,78 @@
+"""The monitor's HTTP and TCP probes against real servers on loopback."""
+
+import socket
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from fmirror import probes
+
+TIMEOUT = 0.5
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """/ is 200, /moved a redirect to /, anything else 404."""
+
+    def do_GET(self):
+        status = {"/": 200, "/moved": 302}.get(self.path, 404)
+        body = b"ok"
+        self.send_response(status)
+        if status == 302:
+            self.send_header("Location", "/")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def _server(family=socket.AF_INET, address="127.0.0.1"):
+    class Server(ThreadingHTTPServer):
+        address_family = family
+    try:
+        server = Server((address, 0), _Handler)
+    except OSError as e:
+        pytest.skip(f"cannot listen on {address}: {e}")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_http_passes_on_the_expected_status_only_and_follows_no_redirect():
+    with _server() as port:
+        assert probes.http("127.0.0.1", port, "/", 200, TIMEOUT) == (True, "")
+        assert probes.http("127.0.0.1", port, "/moved", 302, TIMEOUT) == (True, "")
+        assert probes.http("127.0.0.1", port, "/moved", 200, TIMEOUT) == (False, "http status 302, expected 200")
+        assert probes.http("127.0.0.1", port, "/gone", 200, TIMEOUT) == (False, "http status 404, expected 200")
+
+
+def test_http_reaches_an_ipv6_literal():
+    with _server(socket.AF_INET6, "::1") as port:
+        assert probes.http("::1", port, "/", 200, TIMEOUT) == (True, "")
+
+
+def test_http_and_tcp_fail_in_one_line_when_nothing_listens():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]     # bound, not listening: connections are refused
+        ok, detail = probes.http("127.0.0.1", port, "/", 200, TIMEOUT)
+        assert not ok and detail == "http: ConnectionRefusedError"
+        ok, detail = probes.tcp("127.0.0.1", port, TIMEOUT)
+        assert not ok and detail.startswith(f"tcp {port}: ") and "\n" not in detail
+
+
+def test_http_fails_on_a_server_that_never_answers():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)                   # the kernel accepts the connection; nobody ever reads or answers
+        ok, detail = probes.http("127.0.0.1", s.getsockname()[1], "/", 200, 0.2)
+    assert not ok and detail == "http: TimeoutError"
+
