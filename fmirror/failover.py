@@ -118,13 +118,18 @@ def promote(d, reason: str, epoch: int | None = None, ip_answered: bool | None =
         if ip_answered is not False:
             ip_answered = vip.someone_answers(cfg)
         if ip_answered:
+            d.events.release()   # asking or fencing the holder takes seconds: no hook waits for that
             _make_room(d, new_epoch)
     d.stop_runner()
     with receives_stopped(cfg):
         # From here on our journal tells what changed on this side of the fork.
         d.persist(Role.MASTER, new_epoch, cfg.node, reason, promoted_seq=journal.last_seq(cfg.state_dir))
+    def claim():
+        vip.claim(cfg)
+        d.events.release()   # the notify hooks of the round that decided this (SlaveRunner.cycle) may start now
+
     # Watch before the IP and the promote hook bring writers: every change from now on is tracked.
-    d.start_runner(claim_ip=False, watching=(lambda: vip.claim(cfg)) if cfg.floating_ip else None)
+    d.start_runner(claim_ip=False, watching=claim if cfg.floating_ip else None)
     hooks.run(cfg, "promote", cfg.hooks.promote, Event.PROMOTED.value, "master", new_epoch, reason)
     d.events.emit(Event.PROMOTED, "master", new_epoch, reason)
     d.metrics.failover()

@@ -185,6 +185,12 @@ class SlaveRunner:
                if self.cfg.floating_ip and self.hyst.last_chance() else None)
         results = self.d.prober.round(self._tasks(), m.timeout)
         self.last = results
+        # A round that finds the master down may promote: its notify hooks wait for the IP (promote).
+        with self.d.events.held():
+            return self._decide(results, dad)
+
+    def _decide(self, results, dad):
+        m = self.cfg.monitor
         checks = {n: p for n, p in results.items() if n != "witness" and not n.startswith("slave ")}
         good = all(p.ok for p in checks.values())
         self._witness(results.get("witness"))

@@ -1,6 +1,7 @@
 """Hooks are real processes: argv lists, FMIRROR_* environment, a deadline that keeps the daemon going."""
 
 import sys
+import threading
 import time
 
 from fmirror import hooks
@@ -50,3 +51,25 @@ def test_notify_runs_in_the_background(tmp_path):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert events.recent[-1][1] == "promoted"
+
+
+def test_held_notify_hooks_start_at_release_in_order(tmp_path):
+    out = tmp_path / "notified"
+    cfg = _cfg(tmp_path, notify=(sys.executable, "-c",
+                                 f"import os; open({str(out)!r}, 'a').write(os.environ['FMIRROR_EVENT'] + ' ')"))
+    events = hooks.Events(cfg)
+    earlier = {t for t in threading.enumerate() if t.name == "notify"}   # other tests' hooks, ending
+    with events.held():
+        events.emit(hooks.Event.MASTER_DOWN, "slave", 1, "test")
+        assert events.recent[-1][1] == "master-down"       # logged and counted at once
+        started = {t for t in threading.enumerate() if t.name == "notify"} - earlier
+        assert not started, "a held hook was started"
+        events.release()
+        deadline = time.monotonic() + 10
+        while not out.exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        events.emit(hooks.Event.PROMOTED, "master", 2, "test")   # after release(): at once
+        while out.read_text().split() != ["master-down", "promoted"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)

@@ -307,3 +307,26 @@ def test_a_master_that_dies_during_the_deciding_round_is_not_asked_to_step_down(
     log = lab.log_path("slave", "daemon").read_text()
     assert "step down" not in log
     assert _role(cluster, "slave") == ("master", 2)
+
+
+NOTIFY_LOG = "/run/notify-ip.log"
+# A notify hook that notes, as it starts, its event and whether this host holds the floating IP.
+NOTIFY_IP = ["sh", "-c", f'echo "$FMIRROR_EVENT $(ip -o addr show dev eth0 | grep -c {FLOATING}/)" >> {NOTIFY_LOG}']
+
+
+def test_the_notify_hooks_of_a_promotion_start_once_the_floating_ip_is_taken(make_lab):
+    """A hook's process started at master-down took the cores the promotion needed: the IP came later."""
+    lab = make_lab()
+    cfg = config(lab, monitor={"interval": 0.2, "timeout": 0.15, "fall": 2})
+    cfg["hooks"]["notify"] = NOTIFY_IP
+    cluster = Cluster(lab, cfg).start(master_first=True)
+    lab.link_down("master")
+    cluster.wait_holder("slave", TAKEOVER)
+    notes = lab["slave"].path(NOTIFY_LOG)
+
+    def noted():
+        seen = dict(line.split() for line in notes.read_text().splitlines()) if notes.exists() else {}
+        return seen if {"master-down", "promoted"} <= seen.keys() else None
+    seen = wait_until(noted, 10, "the master-down and promoted notifications")
+    assert seen["master-down"] == "1", "the master-down hook started before the floating IP was taken"
+    assert seen["promoted"] == "1"
