@@ -124,6 +124,7 @@ def promote(d, reason: str, epoch: int | None = None, ip_answered: bool | None =
     with receives_stopped(cfg):
         # From here on our journal tells what changed on this side of the fork.
         d.persist(Role.MASTER, new_epoch, cfg.node, reason, promoted_seq=journal.last_seq(cfg.state_dir))
+
     def claim():
         vip.claim(cfg)
         d.events.release()   # the notify hooks of the round that decided this (SlaveRunner.cycle) may start now

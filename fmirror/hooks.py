@@ -63,7 +63,7 @@ class Events:
         self.on_event = on_event or (lambda name: None)
         self.recent = []          # (time, event, role, epoch, detail), newest last
         self._lock = threading.Lock()
-        self._held = None         # notify hooks deferred() keeps back, in order
+        self._held = None         # notify hooks held() keeps back, in order
 
     def emit(self, event: Event, role: str, epoch: int, detail: str = ""):
         self.recent = (self.recent + [(time.time(), event.value, role, epoch, detail)])[-100:]
