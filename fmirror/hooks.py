@@ -87,7 +87,8 @@ class Events:
         without the hook).
         """
         with self._lock:
-            self._held = []
+            if self._held is None:   # already held: keep what is held, in order
+                self._held = []
         try:
             yield
         finally:

@@ -100,7 +100,7 @@ def change_latencies(bench: Bench, tool: str) -> list:
     step = max(1, len(leaves) // CHANGES)
     out = []
     for i, leaf in enumerate(leaves[::step][:CHANGES]):
-        rel = leaf.relative_to(bench.m()) / f"change-{tool.split()[0]}-{i}"
+        rel = leaf.relative_to(bench.m()) / f"change-{re.sub(r'[^a-z0-9]+', '-', tool).strip('-')}-{i}"
         (bench.m() / rel).write_bytes(b"changed\n")
         written = time.monotonic()
         wait_until((bench.s() / rel).exists, CHANGE_TIMEOUT, f"{rel} on the slave", interval=CHANGE_POLL)
