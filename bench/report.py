@@ -10,7 +10,7 @@ import psutil
 
 from fmirror import process
 
-from bench import REPO
+from bench import REPO, disk
 from bench.markdown import table
 from bench.scenarios import failures
 
@@ -136,6 +136,8 @@ def _run_lines(meta: dict) -> list:
             f"- machine: {m['nproc']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}, Python {m['python']}, "
             f"inotify queue {m.get('inotify_queue', '?')} events",
             f"- {m['rsync']}; lsyncd {m['lsyncd']}",
+            # Runs before bench/disk.py wrote on the host's own directory.
+            f"- lab filesystem: {meta.get('lab_filesystem', disk.HOST_DIR)}",
             f"- load average before / after: {_load(meta['load_before'])} / {_load(meta['load_after'])}"]
 
 

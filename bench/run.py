@@ -20,7 +20,7 @@ from pathlib import Path
 
 from fmirror.lab import Lab, unavailable_reason
 
-from bench import interrupt, report, tools
+from bench import disk, interrupt, report, tools
 from bench.scenarios import Bench, burst, latency, rename, restore, scale
 
 # Failover has its own harness (bench/failover.py: a lab with witness and client
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
             "machine": report.machine(), "fmirror": report.fmirror_version(), "load_before": os.getloadavg()}
     began = time.monotonic()
     results = {}
-    for name, result in run(plan(args.quick, args.only), args.quick, scale_files):
+    for name, result in run(plan(args.quick, args.only), args.quick, scale_files, meta):
         results[name] = result
         meta.update(seconds=time.monotonic() - began, load_after=os.getloadavg())
         # After every scenario: a run that breaks later still leaves what it measured.
@@ -87,9 +87,11 @@ def main(argv=None) -> int:
     return 0
 
 
-def run(selected: dict, quick: bool, scale_files: int):
-    """Yields (scenario, result) as each one ends, all on one lab."""
-    with tempfile.TemporaryDirectory(prefix="fmirror-bench-") as tmp, Lab(Path(tmp), LAB_HOSTS) as lab:
+def run(selected: dict, quick: bool, scale_files: int, meta: dict):
+    """Yields (scenario, result) as each one ends, all on one lab; meta learns the lab's filesystem."""
+    with (tempfile.TemporaryDirectory(prefix="fmirror-bench-") as tmp, disk.scratch(Path(tmp)) as (where, fs),
+          Lab(where, LAB_HOSTS) as lab):
+        meta["lab_filesystem"] = fs
         tools.install(lab)
         bench = Bench(lab, quick, scale_files)
         for name in selected:
