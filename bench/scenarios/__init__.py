@@ -12,7 +12,7 @@ from pathlib import Path
 from fmirror.errors import Error
 from fmirror.lab import Lab
 
-from bench import converge
+from bench import converge, stats
 from bench.markdown import num
 from bench.tools import MASTER, ROOT, SLAVE
 
@@ -61,6 +61,28 @@ def attempt(run_one, tool_name: str, **labels) -> dict:
     except Error as error:   # fmirror's errors: Failed (timeouts), CommandError (rsync), ...
         log.warning("bench: %s %s: %s", tool_name, " ".join(map(str, labels.values())), error)
         return {"tool": tool_name, **labels, "failed": str(error)}
+
+
+def turns(names: list, rounds: int) -> list:
+    """Every name once a round, in an order turned by one each round: no tool always runs first."""
+    return [name for r in range(rounds) for name in names[r % len(names):] + names[:r % len(names)]]
+
+
+def medians(trials: list, keys=("seconds",)) -> list:
+    """One row per tool (and case): the median of each key over its trials, every trial's seconds, failures, differences."""
+    rows = []
+    for key in dict.fromkeys((t["tool"], t.get("case")) for t in trials):
+        mine = [t for t in trials if (t["tool"], t.get("case")) == key]
+        done = [t for t in mine if t.get("seconds") is not None]
+        row = {"tool": key[0], **({"case": key[1]} if key[1] is not None else {}),
+               **{k: stats.median([t[k] for t in done]) for k in keys},
+               "each": [t["seconds"] for t in done],
+               "differs": [d for t in mine for d in t.get("differs") or []]}
+        failed = [t["failed"] for t in mine if t.get("failed")]
+        if failed:
+            row["failed"] = f"{len(failed)} of {len(mine)} runs: {failed[0]}"
+        rows.append(row)
+    return rows
 
 
 def failures(result: dict) -> list:

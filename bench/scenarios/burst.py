@@ -9,7 +9,7 @@ import time
 
 from bench import converge, stats, workload
 from bench.markdown import num, table, times
-from bench.scenarios import Bench, Target, ahead_of_lsyncd, attempt, rows_of
+from bench.scenarios import Bench, Target, ahead_of_lsyncd, attempt, medians, rows_of, turns
 from bench.tools import Rsync, live_tool_names, live_tools
 from bench.workload import Burst
 
@@ -35,37 +35,17 @@ def tool_names(quick: bool) -> list:
 
 def run(bench: Bench) -> dict:
     trials = []
-    tools = [Rsync(bench.lab)] + live_tools(bench.lab, bench.quick)
+    tools = {tool.name: tool for tool in [Rsync(bench.lab)] + live_tools(bench.lab, bench.quick)}
     for burst in QUICK_BURSTS if bench.quick else BURSTS:
-        for round_ in range(rounds(burst, bench.quick)):
-            turn = round_ % len(tools)
-            for tool in tools[turn:] + tools[:turn]:
-                trials.append(attempt(lambda: one_run(bench, tool, burst), tool.name, case=burst.label))
-    return {"reference": Rsync.name, "rows": summary(trials), "trials": trials}
+        for name in turns(list(tools), rounds(burst, bench.quick)):
+            trials.append(attempt(lambda: one_run(bench, tools[name], burst), name, case=burst.label))
+    return {"reference": Rsync.name, "rows": medians(trials, ("seconds", "write_seconds")), "trials": trials}
 
 
 def rounds(burst: Burst, quick: bool) -> int:
     if quick:
         return QUICK_ROUNDS
     return BIG_ROUNDS if burst.files * max(burst.dirs, 1) <= BIG_FILES else ROUNDS
-
-
-def summary(trials: list) -> list:
-    """One row per tool and burst: the medians of its trials, every trial's time, any failure or difference."""
-    rows = []
-    for key in dict.fromkeys((t["tool"], t["case"]) for t in trials):
-        mine = [t for t in trials if (t["tool"], t["case"]) == key]
-        done = [t for t in mine if t.get("seconds") is not None]
-        row = {"tool": key[0], "case": key[1],
-               "seconds": stats.median([t["seconds"] for t in done]),
-               "write_seconds": stats.median([t["write_seconds"] for t in done]),
-               "each": [t["seconds"] for t in done],
-               "differs": [d for t in mine for d in t.get("differs") or []]}
-        failed = [t["failed"] for t in mine if t.get("failed")]
-        if failed:
-            row["failed"] = f"{len(failed)} of {len(mine)} runs: {failed[0]}"
-        rows.append(row)
-    return rows
 
 
 def one_run(bench: Bench, tool, burst: Burst) -> dict:
