@@ -69,13 +69,14 @@ def turns(names: list, rounds: int) -> list:
 
 
 def medians(trials: list, keys=("seconds",)) -> list:
-    """One row per tool (and case): the median of each key over its trials, every trial's seconds, failures, differences."""
+    """One row per tool (and case): the median of each key over its trials that have it (None: none has),
+    every trial's seconds, failures, differences."""
     rows = []
     for key in dict.fromkeys((t["tool"], t.get("case")) for t in trials):
         mine = [t for t in trials if (t["tool"], t.get("case")) == key]
         done = [t for t in mine if t.get("seconds") is not None]
         row = {"tool": key[0], **({"case": key[1]} if key[1] is not None else {}),
-               **{k: stats.median([t[k] for t in done]) for k in keys},
+               **{k: stats.median([t[k] for t in done if t.get(k) is not None]) for k in keys},
                "each": [t["seconds"] for t in done],
                "differs": [d for t in mine for d in t.get("differs") or []]}
         failed = [t["failed"] for t in mine if t.get("failed")]

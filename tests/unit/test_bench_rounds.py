@@ -22,3 +22,10 @@ def test_cases_are_rows_of_their_own_with_every_key_asked_for():
               {"tool": "x", "case": "big", "seconds": 4.0, "write_seconds": 2.0}]
     rows = medians(trials, ("seconds", "write_seconds"))
     assert [(r["case"], r["seconds"], r["write_seconds"]) for r in rows] == [("small", 1.0, 0.5), ("big", 4.0, 2.0)]
+
+
+def test_a_key_some_runs_lack_is_the_median_of_those_that_have_it():
+    trials = [{"tool": "x", "seconds": 1.0, "bytes": None}, {"tool": "x", "seconds": 2.0, "bytes": 10},
+              {"tool": "x", "seconds": 3.0, "bytes": 30}, {"tool": "y", "seconds": 1.0, "bytes": None}]
+    x, y = medians(trials, ("seconds", "bytes"))
+    assert (x["seconds"], x["bytes"], y["bytes"]) == (2.0, 20, None)
