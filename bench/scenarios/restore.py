@@ -117,7 +117,8 @@ def section(result: dict) -> list:
              "as slave). The reference is one-shot `rsync -a --delete` of the same "
              "tree from the new master, run on the old master over the same ssh; with `--backup` it keeps "
              "what it replaces, as restore does. lsyncd has no restore, so it has no row. The target, at most "
-             "1.2× one-shot rsync, is our own bar: the issue names no number. Each row runs in turns, "
+             "1.2× one-shot `rsync --backup`, is our own bar (the issue names no number): the same pull "
+             "keeping the same files, since restore never destroys one. Each row runs in turns, "
              "and its median counts (every run in the last column). Ratio: to "
              f"{result['reference']} (lower is better).", ""]
     ref = rows_of(result, tool=result["reference"])
@@ -128,8 +129,10 @@ def section(result: dict) -> list:
 
 
 def targets(result: dict) -> list:
+    # Against the pull that keeps what it replaces: plain rsync's ratio is in the table. Until
+    # 2026-12-07 the bar was 1.2x plain rsync, which rsync --backup alone missed (1.07-1.5x).
     ours = rows_of(result, tool=Fmirror.name)
-    ref = rows_of(result, tool=result["reference"])
+    ref = rows_of(result, tool=BACKUP)
     value = stats.ratio(ours[0].get("seconds"), ref[0].get("seconds")) if ours and ref else None
-    return [Target(NAME, "restore time vs one-shot rsync", "≤ 1.2× one-shot rsync", times(value),
-                   None if value is None else value <= 1.2)]
+    return [Target(NAME, "restore time vs one-shot rsync --backup", "≤ 1.2× one-shot rsync --backup",
+                   times(value), None if value is None else value <= 1.2)]
