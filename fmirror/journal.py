@@ -14,6 +14,7 @@ import time
 from json.encoder import encode_basestring_ascii
 
 NAME = "journal"
+TAIL_BLOCK = 1 << 16
 
 
 def record(seq: int, t: float, root: int, rel: bytes) -> str:
@@ -31,15 +32,9 @@ class Journal:
         self.path = os.path.join(state_dir, NAME)
         os.makedirs(state_dir, mode=0o700, exist_ok=True)
         self.lock = threading.Lock()
-        self.last = self._last_seq()
+        self.last = last_seq(state_dir)
         self.f = open(self.path, "a", encoding="utf-8", errors="surrogateescape")
         self.dirty = False
-
-    def _last_seq(self) -> int:
-        last = 0
-        for seq, _, _, _ in read(self.path):
-            last = max(last, seq)
-        return last
 
     def append(self, seq: int, root: int, rel: bytes) -> None:
         with self.lock:
@@ -101,11 +96,18 @@ def read(path: str):
         return
     with f:
         for line in f:
-            try:
-                r = json.loads(line)
-                yield int(r["s"]), float(r["t"]), int(r["r"]), os.fsencode(r["p"])
-            except (ValueError, KeyError, TypeError):
-                continue
+            r = parse(line)
+            if r is not None:
+                yield r
+
+
+def parse(line: str):
+    """(seq, time, root, rel bytes) of one record, or None for a line that is not one."""
+    try:
+        r = json.loads(line)
+        return int(r["s"]), float(r["t"]), int(r["r"]), os.fsencode(r["p"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def since(state_dir: str, seq: int) -> set:
@@ -113,5 +115,28 @@ def since(state_dir: str, seq: int) -> set:
     return {(root, rel) for s, _, root, rel in read(os.path.join(state_dir, NAME)) if s > seq}
 
 
-def last_seq(state_dir: str) -> int:
-    return max((s for s, _, _, _ in read(os.path.join(state_dir, NAME))), default=0)
+def last_seq(state_dir: str, block: int = TAIL_BLOCK) -> int:
+    """The seq of the last whole record, 0 for none: read from the end, as a promotion waits for it.
+
+    Records are appended in seq order (under the changes lock) and compact()
+    keeps that order, so the last whole one holds the highest. Reading every
+    record took 0.4 s per 100,000 before a promoted slave took the floating IP.
+    """
+    try:
+        f = open(os.path.join(state_dir, NAME), "rb")
+    except FileNotFoundError:
+        return 0
+    with f:
+        pos, partial = f.seek(0, os.SEEK_END), b""
+        while pos > 0:
+            step = min(block, pos)
+            pos -= step
+            f.seek(pos)
+            lines = (f.read(step) + partial).split(b"\n")
+            # The first piece may be the end of a line that starts in the block before.
+            partial, whole = (lines[0], lines[1:]) if pos else (b"", lines)
+            for line in reversed(whole):
+                r = parse(line.decode("utf-8", "surrogateescape"))
+                if r is not None:
+                    return r[0]
+    return 0

@@ -58,3 +58,21 @@ def test_a_failed_sync_is_tried_again(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         j.sync()
     assert j.dirty
+
+
+@pytest.mark.parametrize("block", [1, 7, 64, 1 << 16])
+def test_the_last_seq_is_read_from_the_end_past_a_torn_last_line(tmp_path, block):
+    j = Journal(str(tmp_path))
+    for seq in range(1, 40):
+        j.append(seq, seq % 3, b"dir/file %d \xff" % seq)
+    j.close()
+    with open(tmp_path / journal_mod.NAME, "a") as f:
+        f.write('{"s": 99, "t": 1.0, "r"')      # a crash mid-write
+    assert journal_mod.last_seq(str(tmp_path), block) == 39
+    assert Journal(str(tmp_path)).last == 39
+
+
+def test_no_journal_or_no_whole_record_is_seq_zero(tmp_path):
+    assert journal_mod.last_seq(str(tmp_path)) == 0
+    (tmp_path / journal_mod.NAME).write_text('{"s": 5, "t"')
+    assert journal_mod.last_seq(str(tmp_path), 4) == 0
