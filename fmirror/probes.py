@@ -5,6 +5,7 @@ passes on any reply, HTTP and TCP make two attempts at once.
 """
 
 import concurrent.futures
+import encodings.idna  # noqa: F401  (socket encodes a host name with it: loaded here, not inside a first round)
 import socket
 import time
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ PING_COUNT = 3
 # slack is a tenth of the timeout (at most 50 ms): at interval = timeout = 0.1 s a
 # fixed 50 ms would stretch every round by half, and detection with it.
 ROUND_SLACK = 0.05
+MAX_STATUS_LINE = 1024
 
 
 def slack(timeout: float) -> float:
@@ -52,47 +54,73 @@ def icmp(address: str, timeout: float) -> tuple:
     return icmp_mod.ping(address, PING_COUNT, *icmp_schedule(timeout))
 
 
+def http(address: str, port: int, path: str, expect: int, timeout: float) -> tuple:
+    """One GET on a connection of its own, given up at the timeout; only the status counts (no redirect followed).
+
+    By hand, not a client library: a library's timeout is for each socket
+    operation, so a server that trickles its answer kept a probe thread busy
+    long past its round, and enough of them fill the pool the other checks
+    run on. Nor does it cost an import: loaded by the first probe, requests
+    (0.12-0.18 s) failed every round it overlapped at the fast setting, and a
+    slave that had just started declared its live master down; http.client
+    cost 45 ms and 0.38 ms of CPU a probe.
+    """
+    deadline = time.monotonic() + timeout
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as sock:
+            sock.settimeout(_left(deadline))
+            sock.sendall(http_request(address, port, path))
+            status = http_status(_status_line(sock, deadline))
+    except (OSError, ValueError) as e:
+        return False, f"http: {type(e).__name__}"
+    if status != expect:
+        return False, f"http status {status}, expected {expect}"
+    return True, ""
+
+
+def http_request(address: str, port: int, path: str) -> bytes:
+    host = f"[{address}]" if ":" in address else address
+    if port != 80:
+        host += f":{port}"
+    return (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: fmirror-monitor\r\n"
+            "Connection: close\r\n\r\n").encode("ascii")   # the config allows URL paths only
+
+
+def http_status(line: bytes) -> int:
+    """The status code of an HTTP/1.x status line, or ValueError."""
+    parts = line.split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or len(parts[1]) != 3 or not parts[1].isdigit():
+        raise ValueError("not an HTTP status line")
+    return int(parts[1])
+
+
+def _status_line(sock, deadline: float) -> bytes:
+    """The answer's first line, every read within what is left of the deadline."""
+    data = b""
+    while b"\n" not in data:
+        if len(data) > MAX_STATUS_LINE:
+            raise ValueError("status line too long")
+        sock.settimeout(_left(deadline))
+        chunk = sock.recv(MAX_STATUS_LINE)
+        if not chunk:
+            raise ConnectionResetError("closed before a status line")
+        data += chunk
+    return data.split(b"\n", 1)[0]
+
+
+def _left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("timed out")
+    return left
+
+
 def tcp(address: str, port: int, timeout: float) -> tuple:
     try:
         with socket.create_connection((address, port), timeout=timeout):
             return True, ""
     except OSError as e:
         return False, f"tcp {port}: {e.strerror or e}"
-
-
-def prepare(checks) -> None:
-    """Load what the configured checks need, before the first round is timed.
-
-    Only an HTTP check loads its client (http.client, 45 ms of imports): a
-    CLI or a daemon whose checks are ICMP or TCP, the default, does without.
-    Loaded by the first probe instead, the import ran inside a round: with
-    requests (0.12-0.18 s) it failed every round it overlapped at the fast
-    setting (timeout 0.06 s), and a slave that had just started declared its
-    live master down.
-    """
-    if any(check.kind == "http" for check in checks):
-        import http.client  # noqa: F401  (kept in sys.modules for http())
-
-
-def http(address: str, port: int, path: str, expect: int, timeout: float) -> tuple:
-    """One GET on a connection of its own; only the status counts, redirects are not followed.
-
-    The standard library's client, not requests: 0.38 ms of CPU a probe here
-    against 1.7 ms, where a fast setting probes 20 times a second, and no
-    16 MB more resident.
-    """
-    import http.client   # loaded by prepare(): here only a lookup in sys.modules
-    conn = http.client.HTTPConnection(address, port, timeout=timeout)
-    try:
-        conn.request("GET", path, headers={"Connection": "close", "User-Agent": "fmirror-monitor"})
-        status = conn.getresponse().status
-    except (OSError, http.client.HTTPException, ValueError) as e:
-        return False, f"http: {type(e).__name__}"
-    finally:
-        conn.close()
-    if status != expect:
-        return False, f"http status {status}, expected {expect}"
-    return True, ""
 
 
 class Prober:

@@ -137,7 +137,6 @@ class SlaveRunner:
     def start(self):
         if self.cfg.floating_ip and vip.release(self.cfg):
             log.warning("a slave held the floating IP %s: dropped it", self.cfg.floating_ip.address)
-        probes.prepare(self.cfg.monitor.checks)
         self.master_report.start()
 
     def stop(self):
