@@ -83,8 +83,8 @@ def section(result: dict) -> list:
              f"all the master's link sent (Ethernet frames), and what it sent to the slave's sshd (IP "
              f"packets). The second leaves out what fmirror's master sends with or without a rename: "
              f"its answers to the slave's failover watch (an echo reply of 50 B every 0.5 s, a state "
-             f"answer of ~400 B every 5 s), which lsyncd does not have. Each tool runs {ROUNDS} times in "
-             f"turns; the medians count, every run's time in the last column. Ratio: to "
+             f"answer of ~400 B every 5 s), which lsyncd does not have. The tools run in turns; "
+             f"the medians count, every run's time in the last column. Ratio: to "
              f"{result['reference']} (lower is better).", ""]
     ref = rows_of(result, tool=result["reference"])
     ref = ref[0] if ref else {}
