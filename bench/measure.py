@@ -2,16 +2,13 @@
 
 import json
 import os
-import sys
 import time
 
-import psutil
-
-from fmirror import process
 from fmirror.lab import Lab, netns
 from fmirror.lab.netns import HOST_IFACE
 
-from bench import REPO
+from bench.hostcpu import HostCPU
+from bench.tools import MASTER, SLAVE
 
 
 def tx_bytes(lab: Lab, host: str) -> int:
@@ -19,7 +16,6 @@ def tx_bytes(lab: Lab, host: str) -> int:
     return int(lab[host].run(["cat", f"/sys/class/net/{HOST_IFACE}/statistics/tx_bytes"]).text)
 
 
-WAKE_TIMEOUT = 120
 # An nftables table of the bench's own in a lab host's namespace: a counter, no verdict but accept.
 METER_TABLE = "fmirror_bench_meter"
 
@@ -56,12 +52,6 @@ def peak_rss(pid: int) -> int:
     raise ValueError(f"no VmHWM for pid {pid}")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system time of the process and of its children it has reaped (rsync, ssh)."""
-    t = psutil.Process(pid).cpu_times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
 def wakeups(pid: int) -> int:
     """Times the process's threads went to sleep of their own accord (voluntary context switches).
 
@@ -78,16 +68,17 @@ def wakeups(pid: int) -> int:
     return total
 
 
-def idle_use(pid: int, seconds: float) -> tuple:
-    """(share of one core in percent, wake-ups a minute) of the process while nothing changed, over `seconds`."""
-    began, cpu, woke = time.monotonic(), cpu_seconds(pid), wakeups(pid)
-    time.sleep(seconds)   # measuring idleness: nothing to poll for
-    elapsed = time.monotonic() - began
-    return 100 * (cpu_seconds(pid) - cpu) / elapsed, 60 * (wakeups(pid) - woke) / elapsed
+def idle_use(lab: Lab, pid: int, seconds: float) -> dict:
+    """What the hosts spent while nothing changed, over `seconds`, in percent of one core.
 
-
-def wake_cost(quick: bool) -> dict:
-    """bench.wake run apart from everything else: {"cold_ms", "warm_ms", "wakes"}."""
-    args = ["--wakes", "2", "--gap", "0.5"] if quick else []
-    out = process.run([sys.executable, "-m", "bench.wake", *args], cwd=REPO, timeout=WAKE_TIMEOUT).text
-    return json.loads(out)
+    idle_cpu_<host>: everything the host ran (hostcpu); idle_cpu: both
+    together, what the pair costs; idle_wakes: the tool's daemon (pid) on
+    the master, wake-ups a minute.
+    """
+    with HostCPU(lab, (MASTER, SLAVE)) as meter:
+        began, used, woke = time.monotonic(), meter.seconds(), wakeups(pid)
+        time.sleep(seconds)   # measuring idleness: nothing to poll for
+        elapsed, spent = time.monotonic() - began, meter.seconds()
+    share = {host: 100 * (spent[host] - used[host]) / elapsed for host in spent}
+    return {"idle_cpu": sum(share.values()), **{f"idle_cpu_{host}": v for host, v in share.items()},
+            "idle_wakes": 60 * (wakeups(pid) - woke) / elapsed}

@@ -110,7 +110,7 @@ def lsyncd_rows(result: dict, **match) -> list:
 def ahead_of_lsyncd(scenario: str, result: dict, key: str, what: str, unit: str, cases=(None,)) -> list:
     """fmirror's `key` at or below the best lsyncd's, case by case (rows' "case"; lower is better).
 
-    At or below: two tools both at a meter's floor (0 % idle CPU) are level, and neither behind.
+    At or below: two tools both at a meter's floor are level, and neither behind.
     """
     out = []
     for case in cases:
