@@ -8,6 +8,7 @@ import concurrent.futures
 import encodings.idna  # noqa: F401  (socket encodes a host name with it: loaded here, not inside a first round)
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fmirror import icmp as icmp_mod
@@ -31,6 +32,43 @@ class Probe:
     ok: bool
     latency: float | None
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One probe of a round: run() -> (ok, detail).
+
+    bounded: it gives up at its timeout by itself, with no name to resolve
+    (ICMP to an IP address), so a round may run it in its own thread.
+    """
+    run: Callable[[], tuple]
+    bounded: bool = False
+
+
+def is_ip(address: str) -> bool:
+    """An IP address rather than a host name: nothing to look up, so nothing that can hang."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, address)
+            return True
+        except OSError:
+            pass
+    return False
+
+
+def icmp_task(address: str, timeout: float) -> Task:
+    return Task(lambda: icmp(address, timeout), bounded=is_ip(address))
+
+
+def in_caller(tasks: dict) -> str | None:
+    """The task a round runs in the calling thread: the first bounded one, if any.
+
+    An idle slave's round is one ICMP probe every 0.5 s. Handed to the pool it
+    woke a second thread and waited on a future: ~5 wake-ups a round where 2
+    do (the round's own, the echo's), and each wake-up of an idle thread
+    costs more than the probe.
+    """
+    return next((name for name, task in tasks.items() if task.bounded), None)
 
 
 def check_name(check) -> str:
@@ -137,17 +175,17 @@ class Prober:
         return self.pool.submit(fn, *args)
 
     def check_tasks(self, address: str, checks, timeout: float) -> dict:
-        """name -> callable returning (ok, detail) for each configured check."""
+        """name -> Task for each configured check."""
         tasks = {}
         for check in checks:
             name = check_name(check)
             if check.kind == "icmp":
-                tasks[name] = lambda: icmp(address, timeout)
+                tasks[name] = icmp_task(address, timeout)
             elif check.kind == "tcp":
-                tasks[name] = self._any_of(lambda port=check.port: tcp(address, port, timeout))
+                tasks[name] = Task(self._any_of(lambda port=check.port: tcp(address, port, timeout)))
             elif check.kind == "http":
-                tasks[name] = self._any_of(
-                    lambda c=check: http(address, c.port or 80, c.path, c.expect_status, timeout))
+                tasks[name] = Task(self._any_of(
+                    lambda c=check: http(address, c.port or 80, c.path, c.expect_status, timeout)))
         return tasks
 
     def _any_of(self, attempt):
@@ -163,23 +201,31 @@ class Prober:
         return run
 
     def round(self, tasks: dict, timeout: float) -> dict:
-        """Run every task at once; name -> Probe. A task still running at the deadline failed."""
+        """Run every task (name -> Task) at once; name -> Probe. A task still running at the deadline failed.
+
+        One bounded task runs in this thread (in_caller), the rest on the pool meanwhile.
+        """
         start = time.monotonic()
-        futures = {self.pool.submit(self._timed, fn, start): name for name, fn in tasks.items()}
-        done, _ = concurrent.futures.wait(futures, timeout=timeout + slack(timeout))
+        here = in_caller(tasks)
+        futures = {self.pool.submit(self._timed, task.run, start): name
+                   for name, task in tasks.items() if name != here}
         results = {}
+        if here is not None:
+            results[here] = Probe(here, *self._timed(tasks[here].run, start))
+        left = start + timeout + slack(timeout) - time.monotonic()
+        done, _ = concurrent.futures.wait(futures, timeout=max(0.0, left))
         for future, name in futures.items():
             if future in done:
-                ok, detail, latency = future.result()
-                results[name] = Probe(name, ok, latency, detail)
+                results[name] = Probe(name, *future.result())
             else:
                 results[name] = Probe(name, False, None, f"no answer within {timeout:g} s")
-        return results
+        return {name: results[name] for name in tasks}   # in the configured order, as the log names them
 
     @staticmethod
-    def _timed(fn, start):
+    def _timed(fn, start) -> tuple:
+        """(ok, latency, detail), in Probe's order."""
         try:
             ok, detail = fn()
         except Exception as e:  # a probe that breaks is a failed probe, not a dead monitor
             ok, detail = False, f"{type(e).__name__}: {e}"
-        return ok, detail, time.monotonic() - start
+        return ok, time.monotonic() - start, detail

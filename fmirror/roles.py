@@ -158,9 +158,9 @@ class SlaveRunner:
         m, master = self.cfg.monitor, self.d.master_node()
         tasks = self.d.prober.check_tasks(master.address, m.checks, m.timeout)
         if m.witness:
-            tasks["witness"] = lambda: probes.icmp(m.witness, m.timeout)
+            tasks["witness"] = probes.icmp_task(m.witness, m.timeout)
         for other in self._other_slaves():
-            tasks[f"slave {other.name}"] = lambda a=other.address: probes.icmp(a, m.timeout)
+            tasks[f"slave {other.name}"] = probes.icmp_task(other.address, m.timeout)
         return tasks
 
     def ready(self) -> bool:
@@ -358,8 +358,8 @@ class MasterRunner:
         self.next_round = now + m.interval
         if self.claim_pending:
             return self._claim_at_start()
-        tasks = {f"slave {p.name}": (lambda a=p.address: probes.icmp(a, m.timeout)) for p in self.cfg.peers}
-        tasks["witness"] = lambda: probes.icmp(m.witness, m.timeout)
+        tasks = {f"slave {p.name}": probes.icmp_task(p.address, m.timeout) for p in self.cfg.peers}
+        tasks["witness"] = probes.icmp_task(m.witness, m.timeout)
         results = self.d.prober.round(tasks, m.timeout)
         slaves_ok = any(p.ok for n, p in results.items() if n != "witness")
         change = self.hyst.feed(master_reach(slaves_ok, m.witness, results["witness"].ok))
