@@ -1,5 +1,7 @@
 """Percentiles and the like, without numpy (the harness runs in fmirror's own venv)."""
 
+import random
+
 
 def percentile(values, q: float) -> float | None:
     """The q-th percentile (0..100), linear between the two nearest ranks; None for no values."""
@@ -25,3 +27,16 @@ def ratio(value, reference) -> float | None:
     if value is None or not reference:
         return None
     return value / reference
+
+
+def median_gap_interval(ours, theirs, level: float = 95, draws: int = 2000, seed: int = 0) -> tuple:
+    """(low, high): where median(ours) - median(theirs) falls in `level` % of bootstrap resamples.
+
+    Each side's runs are drawn again with replacement, `draws` times; the
+    seed is fixed, so the same runs always give the same interval. An
+    interval that holds 0 says the runs cannot tell the two tools apart.
+    """
+    rng = random.Random(seed)
+    gaps = sorted(median(rng.choices(ours, k=len(ours))) - median(rng.choices(theirs, k=len(theirs)))
+                  for _ in range(draws))
+    return percentile(gaps, (100 - level) / 2), percentile(gaps, 100 - (100 - level) / 2)
