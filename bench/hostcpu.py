@@ -10,13 +10,17 @@ and what they start later is born there. What the bench itself starts in
 the host meanwhile (nsenter from outside) is not: measure a quiet window.
 """
 
+import errno
 import os
+import time
 from pathlib import Path
 
 from fmirror.errors import Failed
 from fmirror.lab import Lab
 
 PREFIX = "fmirror-bench"
+EMPTY_TIMEOUT = 5.0    # s for a group's processes to leave it
+EMPTY_POLL = 0.02
 
 
 def cgroup2_root(mounts: str) -> Path:
@@ -72,9 +76,7 @@ class HostCPU:
         # outlive the measurement.
         home = self.root / _own_cgroup(Path("/proc/self/cgroup").read_text()).lstrip("/")
         for group in self.groups.values():
-            for pid in (group / "cgroup.procs").read_text().split():
-                _enter(home, pid)
-            group.rmdir()
+            _empty(group, home)
         self.groups = {}
 
     @staticmethod
@@ -84,6 +86,30 @@ class HostCPU:
         for pid in filter(str.isdigit, os.listdir("/proc")):
             if _netns(pid) == netns:
                 _enter(group, pid)
+
+
+def _empty(group: Path, home: Path):
+    """Move every process out of group, then remove it.
+
+    A process in the group can fork while the others move (sshd taking a
+    session): read again until none is left. One that is exiting still holds
+    the group for a moment (EBUSY).
+    """
+    deadline = time.monotonic() + EMPTY_TIMEOUT
+    while True:
+        pids = (group / "cgroup.procs").read_text().split()
+        for pid in pids:
+            _enter(home, pid)
+        if not pids:
+            try:
+                group.rmdir()
+                return
+            except OSError as e:
+                if e.errno != errno.EBUSY:
+                    raise
+        if time.monotonic() > deadline:
+            raise Failed(f"cgroup {group} still held a process after {EMPTY_TIMEOUT} s")
+        time.sleep(EMPTY_POLL)
 
 
 def _own_cgroup(proc_cgroup: str) -> str:

@@ -25,3 +25,17 @@ def test_a_host_counts_a_child_that_worked_and_exited_inside_the_window(make_lab
     assert after["slave"] - before["slave"] < 0.1 * BURN
     assert not [p for p in root.iterdir() if p.name.startswith(PREFIX)]
     assert parent.poll() is None and quiet.poll() is None   # moved back out, still running
+
+
+def test_a_host_that_keeps_starting_processes_still_leaves_no_cgroup(make_lab):
+    # sshd taking a session, a daemon starting rsync: a child born in the group while the others
+    # move out held it, and the group could not go (EBUSY, seen once in a hand run).
+    lab = make_lab(hosts=("master",))
+    forker = lab["master"].spawn(["sh", "-c", "while :; do /bin/true; done"], lab.log_path("master", "forker"))
+    root = None
+    for _ in range(20):
+        with HostCPU(lab, ("master",)) as meter:
+            root = meter.root
+            time.sleep(0.02)
+    assert not [p for p in root.iterdir() if p.name.startswith(PREFIX)]
+    assert forker.poll() is None
