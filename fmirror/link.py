@@ -57,6 +57,14 @@ class Link:
             self.requests += 1
             return answer
 
+    def open(self):
+        """Open the session now rather than at the first request (Links.keep)."""
+        with self.lock:
+            self._open()
+
+    def is_open(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def _open(self):
         if self.proc is not None and self.proc.poll() is None:
             return
@@ -103,6 +111,19 @@ class Links:
         self.links: dict[tuple, Link] = {}
 
     def call(self, cfg: Config, peer: Node, words: list, input: bytes | None, timeout: float) -> tuple | None:
+        return self._link(cfg, peer).call(words, input, timeout)
+
+    def keep(self, cfg: Config, peer: Node):
+        """Open the link to peer now, without a request.
+
+        Its session holds the shared ssh connection, which otherwise ends
+        ssh.CONTROL_PERSIST after its last session: a master whose first
+        change came more than a minute after its full sync paid a whole
+        handshake for that push (0.4–1.2 s in the scale bench).
+        """
+        self._link(cfg, peer).open()
+
+    def _link(self, cfg: Config, peer: Node) -> Link:
         with self.lock:
             key = (peer.name, peer.address)
             link = self.links.get(key)
@@ -110,11 +131,11 @@ class Links:
                 if link is not None:
                     link.close()
                 link = self.links[key] = Link(cfg, peer)
-        return link.call(words, input, timeout)
+            return link
 
     def counts(self) -> dict:
         with self.lock:
-            return {link.peer.name: {"requests": link.requests, "broken": link.broken}
+            return {link.peer.name: {"requests": link.requests, "broken": link.broken, "open": link.is_open()}
                     for link in self.links.values()}
 
     def close(self):

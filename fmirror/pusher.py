@@ -190,6 +190,8 @@ class Pusher(threading.Thread):
             if blocked is not None:
                 raise blocked
             self.changes.ack_full(self.peer.name, batch)
+            if self.links is not None:
+                self.links.keep(self.cfg, self.peer)   # the connection waits for the next push (Links.keep)
             self.status.last_full_sync = time.time()
             self.status.last_full_sync_seconds = time.monotonic() - started
             if self.metrics is not None:
