@@ -172,6 +172,9 @@ class Pusher(threading.Thread):
         self.backoff.reset()
         self.status.state, self.status.last_push = "ok", time.time()
         self.status.pushes += 1
+        if self.links is not None:
+            # After a full sync too, or one whose link broke: the connection waits for the next push.
+            self.links.keep(self.cfg, self.peer)
         self.on_push(self.peer)
 
     # --- one push ----------------------------------------------------------
@@ -190,8 +193,6 @@ class Pusher(threading.Thread):
             if blocked is not None:
                 raise blocked
             self.changes.ack_full(self.peer.name, batch)
-            if self.links is not None:
-                self.links.keep(self.cfg, self.peer)   # the connection waits for the next push (Links.keep)
             self.status.last_full_sync = time.time()
             self.status.last_full_sync_seconds = time.monotonic() - started
             if self.metrics is not None:

@@ -48,7 +48,6 @@ def test_a_config_edit_on_the_slave_closes_the_link_and_requests_go_the_ordinary
     wait_until(lambda: _link(mirror)["requests"] > after["requests"], 30, "requests over the new link")
 
 
-
 def _link_ssh(mirror):
     """The master daemon's ssh process that carries its link to the slave, or None."""
     daemon = psutil.Process(mirror.status()["daemon"]["pid"])
